@@ -1,0 +1,43 @@
+"""kseg: FCN, U-Net and Mask R-CNN for Keras 3 (TensorFlow, JAX, PyTorch backends).
+
+    import kseg
+    config = kseg.MaskRCNNConfig(NAME="shapes", NUM_CLASSES=4)
+    model = kseg.MaskRCNN(mode="training", config=config, model_dir="logs")
+
+Model classes are imported on first use, so `import kseg` stays light.
+"""
+
+import importlib
+
+from kseg.config import Config, ConfigError, FCNConfig, SemanticConfig, UNetConfig
+from kseg.data.dataset import DataError, Dataset
+from kseg.models.mask_rcnn.config import MaskRCNNConfig
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "MaskRCNN": "kseg.models.mask_rcnn.model",
+    "build_fcn": "kseg.models.fcn",
+    "FCN": "kseg.models.fcn",
+    "build_unet": "kseg.models.unet",
+    "UNet": "kseg.models.unet",
+    "data": "kseg.data",
+    "evaluate": "kseg.evaluate",
+    "visualize": "kseg.visualize",
+    "export": "kseg.export",
+    "weights": "kseg.weights",
+    "models": "kseg.models",
+    "ops": "kseg.ops",
+}
+
+__all__ = ["Config", "ConfigError", "DataError", "Dataset", "FCNConfig", "MaskRCNNConfig",
+           "SemanticConfig", "UNetConfig", "__version__", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = module if module.__name__.endswith("." + name) else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kseg' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""kseg model builders: FCN, U-Net and Mask R-CNN."""

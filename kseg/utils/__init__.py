@@ -1,0 +1,1 @@
+"""Small helpers shared across kseg (file I/O, masks)."""
