@@ -36,6 +36,9 @@ class MaskRCNNConfig(Config):
     # Detection-target sampling.
     TRAIN_ROIS_PER_IMAGE = 200
     ROI_POSITIVE_RATIO = 0.33
+    # Add the ground-truth boxes to the RPN proposals before sampling ROIs
+    # (torchvision/detectron2 do; Matterport does not). Speeds up training from scratch.
+    ADD_GT_AS_PROPOSALS = True
     # RoIAlign output sizes and mask head.
     POOL_SIZE = 7
     MASK_POOL_SIZE = 14

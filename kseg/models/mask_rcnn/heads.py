@@ -1,0 +1,81 @@
+"""Box/class head and mask head over pyramid RoIAlign features (Matterport names).
+
+Shape shorthand:
+    R: ROIs per image, C: NUM_CLASSES
+    rois [batch, R, (y1, x1, y2, x2)] normalized
+    -> mrcnn_class_logits [batch, R, C], mrcnn_class [batch, R, C],
+       mrcnn_bbox [batch, R, C, (dy, dx, log(dh), log(dw))]
+    -> mrcnn_mask [batch, R, MASK_SHAPE[0], MASK_SHAPE[1], C] (sigmoid)
+"""
+
+import keras
+from keras import layers, ops
+
+from kseg.models.mask_rcnn.layers import BatchNorm
+from kseg.ops import PyramidROIAlign
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class SqueezeSpatial(keras.layers.Layer):
+    """[batch, R, 1, 1, D] -> [batch, R, D] (Matterport's `pool_squeeze` Lambda)."""
+
+    def call(self, x):
+        return ops.squeeze(x, axis=(2, 3))
+
+    def compute_output_shape(self, shape):
+        return (shape[0], shape[1], shape[4])
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class ClassBoxes(keras.layers.Layer):
+    """[batch, R, C * 4] -> [batch, R, C, 4] (Matterport's `mrcnn_bbox` Reshape)."""
+
+    def __init__(self, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+
+    def call(self, x):
+        return ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], self.num_classes, 4))
+
+    def compute_output_shape(self, shape):
+        return (shape[0], shape[1], self.num_classes, 4)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+def _td(layer, name):
+    return layers.TimeDistributed(layer, name=name)
+
+
+def fpn_classifier_graph(rois, feature_maps, image_shape, pool_size, num_classes,
+                         train_bn=True, fc_layers_size=1024):
+    """Class logits, probabilities and per-class box deltas for each ROI."""
+    x = PyramidROIAlign([pool_size, pool_size], image_shape,
+                        name="roi_align_classifier")([rois, *feature_maps])
+    x = _td(layers.Conv2D(fc_layers_size, pool_size, padding="valid"), "mrcnn_class_conv1")(x)
+    x = _td(BatchNorm(frozen=not train_bn), "mrcnn_class_bn1")(x)
+    x = layers.Activation("relu")(x)
+    x = _td(layers.Conv2D(fc_layers_size, 1), "mrcnn_class_conv2")(x)
+    x = _td(BatchNorm(frozen=not train_bn), "mrcnn_class_bn2")(x)
+    x = layers.Activation("relu")(x)
+    shared = SqueezeSpatial(name="pool_squeeze")(x)
+    logits = _td(layers.Dense(num_classes), "mrcnn_class_logits")(shared)
+    probs = _td(layers.Activation("softmax"), "mrcnn_class")(logits)
+    x = _td(layers.Dense(num_classes * 4, activation="linear"), "mrcnn_bbox_fc")(shared)
+    bbox = ClassBoxes(num_classes, name="mrcnn_bbox")(x)
+    return logits, probs, bbox
+
+
+def fpn_mask_graph(rois, feature_maps, image_shape, pool_size, num_classes,
+                   train_bn=True, filters=256):
+    """Per-class sigmoid masks [batch, R, 2 * pool_size, 2 * pool_size, C] for each ROI."""
+    x = PyramidROIAlign([pool_size, pool_size], image_shape,
+                        name="roi_align_mask")([rois, *feature_maps])
+    for i in range(1, 5):
+        x = _td(layers.Conv2D(filters, 3, padding="same"), f"mrcnn_mask_conv{i}")(x)
+        x = _td(BatchNorm(frozen=not train_bn), f"mrcnn_mask_bn{i}")(x)
+        x = layers.Activation("relu")(x)
+    x = _td(layers.Conv2DTranspose(filters, 2, strides=2, activation="relu"),
+            "mrcnn_mask_deconv")(x)
+    return _td(layers.Conv2D(num_classes, 1, activation="sigmoid"), "mrcnn_mask")(x)

@@ -1,0 +1,97 @@
+"""Small Keras layers shared by the Mask R-CNN graph: BatchNorm, Anchors, ImageWindow."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kseg.models.mask_rcnn.anchors import anchors_for_shape
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class BatchNorm(keras.layers.BatchNormalization):
+    """BatchNormalization that can be frozen (always inference mode) as Matterport's.
+
+    With `frozen=True` the moving statistics are used and never updated, in training
+    too; gamma and beta still train unless the layer is made non-trainable. Small
+    batches make batch statistics noisy, which is why Matterport freezes them.
+    """
+
+    def __init__(self, frozen=False, **kwargs):
+        super().__init__(**kwargs)
+        self.frozen = frozen
+
+    def call(self, inputs, training=None, mask=None):
+        if self.frozen:
+            training = False
+        return super().call(inputs, training=training, mask=mask)
+
+    def get_config(self):
+        return {**super().get_config(), "frozen": self.frozen}
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class Anchors(keras.layers.Layer):
+    """Normalized anchors for the image fed to the model: [batch, A, (y1, x1, y2, x2)].
+
+    With a static image shape the anchors are a NumPy constant computed once; with
+    a dynamic one they are generated with keras.ops from the runtime shape.
+    """
+
+    def __init__(self, scales, ratios, strides, anchor_stride=1, **kwargs):
+        super().__init__(**kwargs)
+        self.scales = [float(s) for s in scales]
+        self.ratios = [float(r) for r in ratios]
+        self.strides = [int(s) for s in strides]
+        self.anchor_stride = int(anchor_stride)
+
+    def call(self, image):
+        batch = ops.shape(image)[0]
+        height, width = image.shape[1], image.shape[2]
+        if isinstance(height, int) and isinstance(width, int):
+            anchors = ops.convert_to_tensor(anchors_for_shape(
+                (height, width), self.scales, self.ratios, self.strides, self.anchor_stride,
+                normalized=True))
+        else:
+            anchors = self._dynamic_anchors(ops.shape(image)[1], ops.shape(image)[2])
+        return ops.broadcast_to(anchors[None], (batch,) + tuple(ops.shape(anchors)))
+
+    def _dynamic_anchors(self, height, width):
+        levels = []
+        ratios = ops.convert_to_tensor(np.array(self.ratios, np.float32))
+        h_f, w_f = ops.cast(height, "float32"), ops.cast(width, "float32")
+        for scale, stride in zip(self.scales, self.strides):
+            fh = (height + stride - 1) // stride
+            fw = (width + stride - 1) // stride
+            ys = ops.cast(ops.arange(0, fh, self.anchor_stride), "float32") * stride
+            xs = ops.cast(ops.arange(0, fw, self.anchor_stride), "float32") * stride
+            cy, cx = ops.meshgrid(ys, xs, indexing="ij")
+            hs, ws = scale / ops.sqrt(ratios), scale * ops.sqrt(ratios)
+            cy = ops.reshape(cy, (-1, 1))
+            cx = ops.reshape(cx, (-1, 1))
+            boxes = ops.stack([cy - hs / 2, cx - ws / 2, cy + hs / 2, cx + ws / 2], axis=-1)
+            levels.append(ops.reshape(boxes, (-1, 4)))
+        anchors = ops.concatenate(levels, axis=0)
+        scale = ops.stack([h_f - 1, w_f - 1, h_f - 1, w_f - 1])
+        return (anchors - ops.convert_to_tensor([0.0, 0.0, 1.0, 1.0])) / scale
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None, 4)
+
+    def get_config(self):
+        return {**super().get_config(), "scales": self.scales, "ratios": self.ratios,
+                "strides": self.strides, "anchor_stride": self.anchor_stride}
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class NormalizedWindow(keras.layers.Layer):
+    """The image window from image meta, normalized: [batch, (y1, x1, y2, x2)]."""
+
+    def call(self, image_meta, image):
+        h = ops.cast(ops.shape(image)[1], "float32")
+        w = ops.cast(ops.shape(image)[2], "float32")
+        window = image_meta[:, 7:11]
+        scale = ops.stack([h - 1, w - 1, h - 1, w - 1])
+        return (window - ops.convert_to_tensor([0.0, 0.0, 1.0, 1.0])) / scale
+
+    def compute_output_shape(self, image_meta_shape, image_shape):
+        return (image_meta_shape[0], 4)

@@ -1,0 +1,92 @@
+"""Matterport's five Mask R-CNN losses as free functions over padded, static tensors.
+
+Shape shorthand:
+    A: anchors, N: RPN_TRAIN_ANCHORS_PER_IMAGE, T: ROIs, M: mask ROIs, C: classes
+"""
+
+from keras import ops
+
+
+def _safe_mean(values, weights):
+    weights = ops.cast(weights, values.dtype)
+    return ops.sum(values * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+
+def smooth_l1(y_true, y_pred):
+    diff = ops.abs(y_true - y_pred)
+    return ops.where(diff < 1.0, 0.5 * diff * diff, diff - 0.5)
+
+
+def rpn_class_loss(rpn_match, rpn_class_logits):
+    """Anchor objectness cross-entropy over non-neutral anchors.
+
+    rpn_match: [batch, A, 1] (1 positive, -1 negative, 0 neutral); logits [batch, A, 2].
+    """
+    rpn_match = ops.squeeze(ops.cast(rpn_match, "int32"), -1)
+    labels = ops.cast(rpn_match == 1, "int32")
+    ce = ops.sparse_categorical_crossentropy(labels, rpn_class_logits, from_logits=True)
+    return _safe_mean(ce, rpn_match != 0)
+
+
+def positive_anchor_rows(rpn_match, count):
+    """Indices [batch, count] of positive anchors in ascending order, and a validity mask."""
+    rpn_match = ops.squeeze(ops.cast(rpn_match, "int32"), -1)
+    num_anchors = ops.shape(rpn_match)[1]
+    order = ops.cast(num_anchors - ops.arange(num_anchors), "float32")[None, :]
+    keys = ops.where(rpn_match == 1, order, 0.0)
+    values, rows = ops.top_k(keys, count, sorted=True)
+    return rows, values > 0
+
+
+def rpn_bbox_loss(target_bbox, rpn_match, rpn_bbox):
+    """Smooth-L1 between RPN deltas of positive anchors and their targets.
+
+    target_bbox: [batch, N, 4], packed in ascending positive-anchor order (Matterport).
+    rpn_match: [batch, A, 1]; rpn_bbox: [batch, A, 4].
+    """
+    count = target_bbox.shape[1]
+    rows, valid = positive_anchor_rows(rpn_match, count)
+    pred = ops.take_along_axis(rpn_bbox, rows[..., None], axis=1)
+    loss = ops.sum(smooth_l1(target_bbox, pred), axis=-1)
+    return _safe_mean(loss, valid)
+
+
+def mrcnn_class_loss(target_class_ids, pred_class_logits, active_class_ids, roi_weights=None):
+    """Classifier cross-entropy; predictions of classes not in the image's source are ignored.
+
+    target_class_ids [batch, T]; logits [batch, T, C]; active_class_ids [batch, C].
+    """
+    target_class_ids = ops.cast(target_class_ids, "int32")
+    pred_ids = ops.argmax(pred_class_logits, axis=-1)
+    pred_active = ops.take_along_axis(ops.cast(active_class_ids, "float32"), pred_ids, axis=1)
+    ce = ops.sparse_categorical_crossentropy(target_class_ids, pred_class_logits,
+                                             from_logits=True)
+    weights = pred_active if roi_weights is None else pred_active * roi_weights
+    return _safe_mean(ce, weights)
+
+
+def mrcnn_bbox_loss(target_bbox, target_class_ids, pred_bbox):
+    """Smooth-L1 on the deltas predicted for the true class of positive ROIs.
+
+    target_bbox [batch, T, 4]; target_class_ids [batch, T]; pred_bbox [batch, T, C, 4].
+    """
+    target_class_ids = ops.cast(target_class_ids, "int32")
+    pred = ops.take_along_axis(pred_bbox, target_class_ids[..., None, None], axis=2)[:, :, 0]
+    loss = ops.sum(smooth_l1(target_bbox, pred), axis=-1)
+    return _safe_mean(loss, target_class_ids > 0)
+
+
+def mrcnn_mask_loss(target_masks, target_class_ids, pred_masks):
+    """Binary cross-entropy of the true class's mask on positive ROIs.
+
+    target_masks [batch, M, h, w]; target_class_ids [batch, T >= M];
+    pred_masks [batch, M, h, w, C] (sigmoid probabilities).
+    """
+    m = pred_masks.shape[1]
+    class_ids = ops.cast(target_class_ids[:, :m], "int32")
+    pred = ops.take_along_axis(pred_masks, class_ids[:, :, None, None, None], axis=4)[..., 0]
+    pred = ops.clip(pred, 1e-7, 1.0 - 1e-7)
+    target = ops.cast(target_masks, pred.dtype)
+    bce = -(target * ops.log(pred) + (1.0 - target) * ops.log(1.0 - pred))
+    per_roi = ops.mean(bce, axis=(2, 3))
+    return _safe_mean(per_roi, class_ids > 0)

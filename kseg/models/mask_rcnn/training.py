@@ -1,0 +1,69 @@
+"""The Keras 3 training model: a functional model whose `compute_loss` adds the five losses.
+
+`model.fit(batches)` takes the pipeline's input dicts directly (no targets: the
+targets are inputs, as in Matterport). Each loss is weighted by LOSS_WEIGHTS and
+reported as a metric; L2 weight decay (BatchNorm gamma/beta and biases excluded)
+is added to the total.
+"""
+
+import keras
+from keras import ops
+
+from kseg.models.mask_rcnn import losses
+
+LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss",
+              "mrcnn_mask_loss")
+
+
+def five_losses(x, y_pred, meta_offset=12):
+    """The five Matterport losses (unweighted) as a dict of scalars."""
+    active_class_ids = x["input_image_meta"][:, meta_offset:]
+    return {
+        "rpn_class_loss": losses.rpn_class_loss(x["input_rpn_match"], y_pred["rpn_class_logits"]),
+        "rpn_bbox_loss": losses.rpn_bbox_loss(x["input_rpn_bbox"], x["input_rpn_match"],
+                                              y_pred["rpn_bbox"]),
+        "mrcnn_class_loss": losses.mrcnn_class_loss(
+            y_pred["target_class_ids"], y_pred["mrcnn_class_logits"], active_class_ids,
+            y_pred["roi_weights"]),
+        "mrcnn_bbox_loss": losses.mrcnn_bbox_loss(y_pred["target_bbox"],
+                                                  y_pred["target_class_ids"], y_pred["mrcnn_bbox"]),
+        "mrcnn_mask_loss": losses.mrcnn_mask_loss(y_pred["target_mask"],
+                                                  y_pred["target_class_ids"], y_pred["mrcnn_mask"]),
+    }
+
+
+def decayed_weights(model):
+    """Kernels that get L2 weight decay: not BatchNorm gamma/beta, not biases."""
+    return [w for w in model.trainable_weights
+            if not any(k in w.path for k in ("gamma", "beta", "bias"))]
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class MaskRCNNTrainingModel(keras.Model):
+    """Functional training model that computes its own loss (built by `build_training_model`)."""
+
+    def __init__(self, *args, loss_weights=None, weight_decay=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_weights = dict(loss_weights or {})
+        self.weight_decay = float(weight_decay)
+        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        parts = five_losses(x, y_pred)
+        total = 0.0
+        for name, value in parts.items():
+            self.loss_trackers[name].update_state(value)
+            total = total + self.loss_weights.get(name, 1.0) * value
+        if self.weight_decay > 0:
+            l2 = [ops.sum(ops.square(w.value)) / ops.cast(ops.size(w.value), "float32")
+                  for w in decayed_weights(self)]
+            total = total + self.weight_decay * ops.sum(ops.stack(l2)) if l2 else total
+        return total
+
+    @property
+    def metrics(self):
+        return [*super().metrics, *self.loss_trackers.values()]
+
+    def get_config(self):
+        return {**super().get_config(), "loss_weights": self.loss_weights,
+                "weight_decay": self.weight_decay}
