@@ -1,7 +1,42 @@
-"""Datasets, loaders for common annotation formats, and input pipelines."""
+"""Datasets, loaders for common annotation formats, and input pipelines.
 
+Keras-dependent pipelines (`SemanticSequence`, `make_semantic_tf_dataset`,
+`load_semantic_sample`) are imported on first use, so `import kseg.data` stays light.
+"""
+
+import importlib
+
+from kseg.data.augment import apply_augmentation, default_augmentation
+from kseg.data.camvid import CAMVID_CLASSES, CamVidDataset, load_camvid
+from kseg.data.coco import CocoDataset, load_coco
 from kseg.data.dataset import DataError, Dataset
+from kseg.data.folder import SemanticFolderDataset, instances_from_class_map, load_mask_folder
 from kseg.data.image_io import ImageReadError, read_image, read_label
+from kseg.data.kitti import KittiRoadDataset, load_kitti_road
 from kseg.data.shapes import ShapesDataset
+from kseg.data.splits import split_dataset, split_ids, subset_dataset
+from kseg.data.synthetic import RoadScenesDataset, SmokeScenesDataset
+from kseg.data.via import ViaDataset, load_via
 
-__all__ = ["DataError", "Dataset", "ImageReadError", "ShapesDataset", "read_image", "read_label"]
+# name -> (module, attribute)
+_LAZY = {
+    "SemanticSequence": ("kseg.data.semantic_pipeline", "SemanticSequence"),
+    "load_semantic_sample": ("kseg.data.semantic_pipeline", "load_semantic_sample"),
+    "make_semantic_tf_dataset": ("kseg.data.semantic_pipeline", "make_tf_dataset"),
+}
+
+__all__ = ["CAMVID_CLASSES", "CamVidDataset", "CocoDataset", "DataError", "Dataset",
+           "ImageReadError", "KittiRoadDataset", "RoadScenesDataset", "SemanticFolderDataset",
+           "ShapesDataset", "SmokeScenesDataset", "ViaDataset", "apply_augmentation",
+           "default_augmentation", "instances_from_class_map", "load_camvid", "load_coco",
+           "load_kitti_road", "load_mask_folder", "load_via", "read_image", "read_label",
+           "split_dataset", "split_ids", "subset_dataset", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kseg.data' has no attribute {name!r}")

@@ -1,0 +1,140 @@
+"""COCO-format instance annotations (via pycocotools) as a `Dataset`, Matterport style.
+
+    dataset = load_coco("annotations/instances_val2017.json", "val2017")
+    dataset, coco = load_coco(path, image_dir, class_ids=[1, 3], return_coco=True)
+
+Polygons, compressed RLE and uncompressed RLE segmentations are supported.
+`image_info[i]["annotations"]` keeps the raw annotations (with `iscrowd`).
+`load_mask` returns crowd instances with a negative class id, as Matterport does.
+"""
+
+import contextlib
+import io
+import json
+import os
+
+import numpy as np
+
+from kseg.data.dataset import DataError, Dataset
+
+
+class CocoDataset(Dataset):
+    """COCO images and annotations. Build it with `load_coco`."""
+
+    def load_mask(self, image_id):
+        """Masks [H, W, N] bool and class ids [N] int32 (crowd instances negative)."""
+        info = self.image_info[image_id]
+        if info["source"] != "coco":
+            return super().load_mask(image_id)
+        height, width = info["height"], info["width"]
+        masks, class_ids = [], []
+        for i, ann in enumerate(info["annotations"]):
+            class_id = self.map_source_class_id(f"coco.{ann['category_id']}")
+            mask = self._ann_to_mask(info, i, ann, height, width)
+            if mask.max() < 1:
+                continue
+            if ann.get("iscrowd"):
+                class_id = -class_id
+                if mask.shape != (height, width):
+                    mask = np.ones([height, width], dtype=bool)
+            masks.append(mask)
+            class_ids.append(class_id)
+        if not masks:
+            return super().load_mask(image_id)
+        return np.stack(masks, axis=2).astype(bool), np.asarray(class_ids, dtype=np.int32)
+
+    def load_semantic_mask(self, image_id):
+        """Class map [H, W] int32; crowd regions stay background."""
+        masks, class_ids = self.load_mask(image_id)
+        class_map = np.zeros(masks.shape[:2], np.int32)
+        for i, class_id in enumerate(class_ids):
+            if class_id > 0:
+                class_map[masks[..., i]] = class_id
+        return class_map
+
+    def _ann_to_mask(self, info, index, ann, height, width):
+        try:
+            return ann_to_mask(ann, height, width)
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise DataError(
+                f"image {info['id']} ({info['path']}): annotations[{index}] (id "
+                f"{ann.get('id')}) field 'segmentation' cannot be decoded ({e}); expected "
+                f"polygons [[x1, y1, ...], ...] or an RLE {{'size': [h, w], 'counts': ...}}."
+            ) from e
+
+    def image_reference(self, image_id):
+        info = self.image_info[image_id]
+        if info["source"] == "coco":
+            return f"http://cocodataset.org/#explore?id={info['id']} ({info['path']})"
+        return super().image_reference(image_id)
+
+
+def ann_to_rle(ann, height, width):
+    """A COCO segmentation (polygons, RLE or uncompressed RLE) -> compressed RLE dict."""
+    from pycocotools import mask as mask_utils
+
+    segm = ann["segmentation"]
+    if isinstance(segm, list):
+        rles = mask_utils.frPyObjects(segm, height, width)
+        return mask_utils.merge(rles)
+    if isinstance(segm["counts"], list):
+        return mask_utils.frPyObjects(segm, height, width)
+    return segm
+
+
+def ann_to_mask(ann, height, width):
+    """A COCO annotation -> binary mask [h, w] uint8 (a compressed RLE keeps its own size)."""
+    from pycocotools import mask as mask_utils
+
+    return mask_utils.decode(ann_to_rle(ann, height, width))
+
+
+def load_coco(annotation_json, image_dir, class_ids=None, return_coco=False):
+    """Load a COCO annotation file into a prepared `CocoDataset`.
+
+    Args:
+        annotation_json: path of the instances JSON.
+        image_dir: folder holding the images named by `file_name`.
+        class_ids: COCO category ids to load (None: all). Only images with at least one
+            annotation of these categories are loaded, as in Matterport.
+        return_coco: also return the `pycocotools.coco.COCO` object.
+    Returns:
+        dataset, or (dataset, coco) when return_coco.
+    """
+    coco = _open_coco(annotation_json)
+    if not class_ids:
+        class_ids = sorted(coco.getCatIds())
+    image_ids = sorted({i for c in class_ids for i in coco.getImgIds(catIds=[c])})
+    dataset = CocoDataset()
+    for class_id in class_ids:
+        dataset.add_class("coco", int(class_id), coco.loadCats(class_id)[0]["name"])
+    for i in image_ids:
+        img = coco.imgs[i]
+        annotations = coco.loadAnns(coco.getAnnIds(imgIds=[i], catIds=class_ids, iscrowd=None))
+        dataset.add_image("coco", image_id=i, path=os.path.join(image_dir, img["file_name"]),
+                          width=img["width"], height=img["height"], annotations=annotations)
+    dataset.prepare()
+    return (dataset, coco) if return_coco else dataset
+
+
+def _open_coco(annotation_json):
+    """A COCO object, with DataErrors naming the file for missing or malformed JSON."""
+    from pycocotools.coco import COCO
+
+    if not os.path.exists(annotation_json):
+        raise DataError(f"{annotation_json}: annotation file not found; expected a COCO JSON.")
+    try:
+        with open(annotation_json, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{annotation_json}: malformed JSON at line {e.lineno} column "
+                        f"{e.colno}: {e.msg}; expected a COCO instances file.") from e
+    for field in ("images", "annotations", "categories"):
+        if not isinstance(data, dict) or not isinstance(data.get(field), list):
+            raise DataError(f"{annotation_json}: field {field!r} is missing; expected a COCO "
+                            f"instances file with 'images', 'annotations' and 'categories'.")
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco

@@ -1,0 +1,207 @@
+"""Semantic segmentation input: batches of (images, class maps) for FCN and U-Net.
+
+    seq = SemanticSequence(dataset, config, shuffle=True, augmentation=aug)
+    model.fit(seq, epochs=10)
+    ds = make_tf_dataset(dataset, config, shuffle=True)   # tf.data, TF backend only
+
+Each sample is loaded (`load_image`, `load_semantic_mask`), resized as
+`config.IMAGE_RESIZE_MODE` says (class maps with nearest neighbour, order=0),
+augmented, and batched. Pixels outside the image window (padding) get label 0,
+or `config.IGNORE_INDEX` when it is set.
+
+Shapes: images [B, S, S, 3] float32 raw 0..255 (the model normalizes), class
+maps [B, S, S] int32; B = config.BATCH_SIZE, S from the config (for "none" and
+"pad64" modes, each batch is padded to its largest image).
+"""
+
+import math
+import warnings
+
+import keras
+import numpy as np
+
+from kseg.data.augment import apply_augmentation
+from kseg.data.dataset import DataError
+from kseg.data.image_io import ImageReadError
+from kseg.data.molding import resize_image, resize_mask
+
+SAMPLE_ERRORS = (DataError, ImageReadError, OSError)
+
+
+def load_semantic_sample(dataset, config, image_id, augmentation=None, rng=None):
+    """One molded sample: image [S, S, 3] uint8, class map [S, S] int32.
+
+    Raises `DataError` naming the image id and file when the sample cannot be used.
+    """
+    try:
+        image = dataset.load_image(image_id)
+        class_map = np.asarray(dataset.load_semantic_mask(image_id)).astype(np.int32)
+        dataset.check_sample(image_id, image, class_map=class_map)
+        _check_labels(dataset, config, image_id, class_map)
+    except DataError:
+        raise
+    except SAMPLE_ERRORS as e:
+        raise DataError(f"image {image_id} ({dataset.image_reference(image_id)}): {e}") from e
+    image, window, scale, padding, crop = resize_image(
+        image, min_dim=config.IMAGE_MIN_DIM, max_dim=config.IMAGE_MAX_DIM,
+        min_scale=config.IMAGE_MIN_SCALE, mode=config.IMAGE_RESIZE_MODE, rng=rng)
+    class_map = resize_mask(class_map, scale, padding, crop)
+    ignore = getattr(config, "IGNORE_INDEX", None)
+    if ignore is not None and crop is None:
+        outside = np.ones(class_map.shape, bool)
+        y1, x1, y2, x2 = window
+        outside[y1:y2, x1:x2] = False
+        class_map[outside] = ignore
+    image, _, class_map = apply_augmentation(augmentation, image, class_map=class_map, rng=rng)
+    return image, class_map
+
+
+def _check_labels(dataset, config, image_id, class_map):
+    """DataError unless labels are in 0..NUM_CLASSES-1 (or IGNORE_INDEX)."""
+    ignore = getattr(config, "IGNORE_INDEX", None)
+    values = class_map if ignore is None else class_map[class_map != ignore]
+    if values.size and (values.min() < 0 or values.max() >= config.NUM_CLASSES):
+        bad = np.unique(values[(values < 0) | (values >= config.NUM_CLASSES)])[:8].tolist()
+        raise DataError(f"image {image_id} ({dataset.image_reference(image_id)}): semantic "
+                        f"mask has labels {bad}; expected 0..{config.NUM_CLASSES - 1} "
+                        f"(NUM_CLASSES={config.NUM_CLASSES}) or IGNORE_INDEX={ignore}.")
+
+
+def stack_batch(images, class_maps, fill_label=0):
+    """Pad samples to the batch's largest size -> ([B, H, W, 3] float32, [B, H, W] int32)."""
+    height = max(i.shape[0] for i in images)
+    width = max(i.shape[1] for i in images)
+    batch_images = np.zeros([len(images), height, width, images[0].shape[2]], np.float32)
+    batch_maps = np.full([len(images), height, width], fill_label, np.int32)
+    for b, (image, class_map) in enumerate(zip(images, class_maps)):
+        batch_images[b, :image.shape[0], :image.shape[1]] = image
+        batch_maps[b, :class_map.shape[0], :class_map.shape[1]] = class_map
+    return batch_images, batch_maps
+
+
+class SemanticSequence(keras.utils.PyDataset):
+    """A `keras.utils.PyDataset` of (images [B, S, S, 3] float32, class maps [B, S, S] int32).
+
+    Args:
+        dataset: a prepared `kseg.data.Dataset` with `load_semantic_mask`.
+        config: a `kseg.SemanticConfig` (IMAGE_RESIZE_MODE, IMAGE_MIN_DIM, IMAGE_MAX_DIM,
+            BATCH_SIZE, SEED, IGNORE_INDEX).
+        shuffle: reshuffle the order every epoch (seeded by SEED and the epoch).
+        augmentation: see `kseg.data.augment.apply_augmentation`.
+        on_error: "raise" (DataError naming image id and file) or "skip" (replace the
+            sample with the next good one, count it, warn once per epoch).
+        workers, use_multiprocessing, max_queue_size: passed to `PyDataset`.
+    """
+
+    def __init__(self, dataset, config, shuffle=True, augmentation=None, on_error="raise",
+                 workers=1, use_multiprocessing=False, max_queue_size=10):
+        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
+                         max_queue_size=max_queue_size)
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error={on_error!r}: expected 'raise' or 'skip'.")
+        if len(dataset.image_ids) == 0:
+            raise DataError(f"{dataset!r} has no images; expected at least one.")
+        self.dataset, self.config = dataset, config
+        self.shuffle, self.augmentation, self.on_error = shuffle, augmentation, on_error
+        self.batch_size = int(config.BATCH_SIZE)
+        self.seed = getattr(config, "SEED", None)
+        self.epoch = 0
+        self.skipped = []  # image references skipped in the current epoch
+        self._bad = set()
+        self._warned_epoch = -1
+        self.order = self._order(0)
+
+    def _order(self, epoch):
+        ids = np.asarray(self.dataset.image_ids)
+        if not self.shuffle:
+            return ids
+        seed = None if self.seed is None else [int(self.seed), epoch]
+        return np.random.default_rng(seed).permutation(ids)
+
+    def __len__(self):
+        return math.ceil(len(self.order) / self.batch_size)
+
+    def _rng(self, index):
+        seed = None if self.seed is None else [int(self.seed), self.epoch, int(index), 1]
+        return np.random.default_rng(seed)
+
+    def __getitem__(self, index):
+        """Batch `index`: (images [B, S, S, 3] float32, class maps [B, S, S] int32)."""
+        if index >= len(self):
+            raise IndexError(f"batch {index} out of range ({len(self)} batches)")
+        rng = self._rng(index)
+        start = index * self.batch_size
+        want = min(self.batch_size, len(self.order) - start)
+        images, maps = [], []
+        for offset in range(len(self.order)):
+            if len(images) == want:
+                break
+            sample = self._sample(int(self.order[(start + offset) % len(self.order)]), rng)
+            if sample is not None:
+                images.append(sample[0])
+                maps.append(sample[1])
+        if not images:
+            raise DataError(f"every sample of {self.dataset!r} failed; first skipped: "
+                            f"{self.skipped[:3]}")
+        if index == len(self) - 1:
+            self._warn_skipped()
+        fill = getattr(self.config, "IGNORE_INDEX", None)
+        return stack_batch(images, maps, 0 if fill is None else fill)
+
+    def _sample(self, image_id, rng):
+        if image_id in self._bad:
+            return None
+        try:
+            return load_semantic_sample(self.dataset, self.config, image_id,
+                                        self.augmentation, rng)
+        except DataError:
+            if self.on_error == "raise":
+                raise
+            self._bad.add(image_id)
+            self.skipped.append(self.dataset.image_reference(image_id))
+            return None
+
+    def _warn_skipped(self):
+        if self.skipped and self._warned_epoch != self.epoch:
+            self._warned_epoch = self.epoch
+            warnings.warn(f"epoch {self.epoch}: skipped {len(self.skipped)} bad sample(s) "
+                          f"(on_error='skip'), first: {self.skipped[:3]}", stacklevel=2)
+
+    def on_epoch_end(self):
+        """Warn about skipped samples (once), then reshuffle for the next epoch."""
+        self._warn_skipped()
+        self.epoch += 1
+        self.skipped = []
+        self.order = self._order(self.epoch)
+
+
+def _side(config):
+    mode = config.IMAGE_RESIZE_MODE
+    if mode == "square":
+        return int(config.IMAGE_MAX_DIM)
+    if mode == "crop":
+        return int(config.IMAGE_MIN_DIM)
+    return None
+
+
+def make_tf_dataset(dataset, config, shuffle=True, augmentation=None, on_error="raise"):
+    """A `tf.data.Dataset` of the `SemanticSequence` batches (one epoch per iteration), prefetched.
+
+    Element spec: (float32 [None, S, S, 3], int32 [None, S, S]); S is None for the
+    "none" and "pad64" modes. TensorFlow backend / TensorFlow installed only.
+    """
+    import tensorflow as tf
+
+    sequence = SemanticSequence(dataset, config, shuffle=shuffle, augmentation=augmentation,
+                                on_error=on_error)
+
+    def generate():
+        for index in range(len(sequence)):
+            yield sequence[index]
+        sequence.on_epoch_end()
+
+    side = _side(config)
+    signature = (tf.TensorSpec([None, side, side, 3], tf.float32),
+                 tf.TensorSpec([None, side, side], tf.int32))
+    data = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return data.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,305 @@
+"""VGG Image Annotator (VIA) 1.x / 2.x JSON exports as an instance `Dataset`.
+
+    dataset = load_via("car_damage/dataset", "train")            # one class
+    parts = load_via("car_damage/dataset", "train", class_attribute="name",
+                     annotation_file="train_multiclass.json")   # one class per value
+
+Regions are polygons (rect, circle and ellipse become polygons). Each entry of
+`image_info` keeps `polygons` (Matterport's list of `{"name": "polygon",
+"all_points_x": [...], "all_points_y": [...]}`), `region_classes` (source class
+ids), `height` and `width`.
+
+Points up to `tolerance` pixels outside the image are clipped silently (clicks
+on the border). Farther points raise `DataError` unless `on_error` is "clip"
+(clip and warn with a count) or "skip" (also skip images or regions that
+cannot be used, and warn).
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from skimage.draw import polygon as draw_polygon
+
+from kseg.data.dataset import DataError, Dataset
+
+ON_ERROR = ("raise", "skip", "clip")
+SHAPES = ("polygon", "polyline", "rect", "circle", "ellipse")
+_GENERIC_DIRS = {"dataset", "datasets", "data", "train", "val", "images"}
+
+
+class ViaDataset(Dataset):
+    """Images annotated with VIA polygons. Build it with `load_via`."""
+
+    source = "via"
+
+    def load_mask(self, image_id):
+        """Instance masks [H, W, N] bool (polygons clipped to the image), class ids [N] int32."""
+        info = self.image_info[image_id]
+        height, width = info["height"], info["width"]
+        polygons = info["polygons"]
+        masks = np.zeros([height, width, len(polygons)], dtype=bool)
+        for i, p in enumerate(polygons):
+            rr, cc = draw_polygon(p["all_points_y"], p["all_points_x"], shape=(height, width))
+            masks[rr, cc, i] = True
+        class_ids = [self.map_source_class_id(f"{info['source']}.{c}")
+                     for c in info["region_classes"]]
+        return masks, np.asarray(class_ids, dtype=np.int32).reshape([-1])
+
+    def image_reference(self, image_id):
+        return str(self.image_info[image_id]["path"])
+
+
+def load_via(dataset_dir, subset, class_attribute=None, class_names=None,
+             annotation_file="via_region_data.json", on_error="raise", tolerance=2.0):
+    """Load `<dataset_dir>/<subset>/<annotation_file>` into a prepared `ViaDataset`.
+
+    Args:
+        dataset_dir: folder holding the subset folders (or the images when subset is None).
+        subset: "train", "val", ... or None.
+        class_attribute: region attribute naming the class (e.g. "name"); None: one class.
+        class_names: class names without BG. With `class_attribute`, they fix the order
+            and any other value is an error; without it, `class_names[0]` names the class.
+        annotation_file: JSON file name inside the subset folder (or a path).
+        on_error: "raise", "clip" (clip far out-of-image points) or "skip".
+        tolerance: pixels outside the image that are clipped without a warning.
+    """
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error={on_error!r}: expected one of {', '.join(ON_ERROR)}.")
+    folder = Path(dataset_dir) / subset if subset else Path(dataset_dir)
+    json_path = folder / annotation_file
+    entries = _read_via_json(json_path)
+    parser = _Parser(json_path, folder, class_attribute, on_error, tolerance)
+    records = [r for r in (parser.parse_entry(e) for e in entries) if r is not None]
+    names = _class_names(records, class_attribute, class_names, dataset_dir)
+    dataset = _build(records, names, class_attribute, json_path, on_error)
+    parser.warn()
+    return dataset
+
+
+def _read_via_json(json_path):
+    """The list of image entries of a VIA export (1.x, 2.x or a 2.x project file)."""
+    if not json_path.exists():
+        raise DataError(f"{json_path}: annotation file not found; expected a VIA JSON export.")
+    try:
+        with open(json_path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{json_path}: malformed JSON at line {e.lineno} column {e.colno}: "
+                        f"{e.msg}; expected a VIA 1.x/2.x JSON export.") from e
+    if isinstance(data, dict) and "_via_img_metadata" in data:
+        data = data["_via_img_metadata"]
+    if not isinstance(data, dict):
+        raise DataError(f"{json_path}: top level is a {type(data).__name__}; expected a VIA "
+                        f"export, an object keyed by image ('<filename><size>': {{...}}).")
+    for key, entry in data.items():
+        if not isinstance(entry, dict) or "filename" not in entry:
+            raise DataError(f"{json_path}: entry {key!r} has no 'filename'; expected "
+                            f"{{'filename': ..., 'regions': [...]}}.")
+    return list(data.values())
+
+
+class _Parser:
+    """Turns VIA entries into records, applying the on_error policy and counting fixes."""
+
+    def __init__(self, json_path, folder, class_attribute, on_error, tolerance):
+        self.json_path, self.folder = json_path, folder
+        self.class_attribute, self.on_error, self.tolerance = class_attribute, on_error, tolerance
+        self.clipped, self.skipped = 0, []
+
+    def fail(self, filename, message):
+        """Raise, or record a skip when on_error="skip"."""
+        text = f"{self.json_path}: image {filename!r}: {message}"
+        if self.on_error != "skip":
+            raise DataError(text)
+        self.skipped.append(text)
+
+    def parse_entry(self, entry):
+        """A record {filename, path, size, polygons, values} or None (no regions / skipped)."""
+        filename = entry["filename"]
+        if "regions" not in entry:
+            return self.fail(filename, "field 'regions' is missing; expected a list (VIA 2.x) "
+                                       "or an object keyed '0', '1', ... (VIA 1.x).")
+        regions = entry["regions"]
+        if isinstance(regions, dict):
+            regions = [regions[k] for k in sorted(regions, key=_region_key)]
+        if not isinstance(regions, list):
+            return self.fail(filename, f"field 'regions' is a {type(regions).__name__}; "
+                                       f"expected a list or an object.")
+        if not regions:
+            return None  # unannotated images are skipped, as Matterport's samples do
+        path = self.folder / filename
+        size = self.image_size(path, filename)
+        if size is None:
+            return None
+        parsed = [self.parse_region(filename, i, r, size) for i, r in enumerate(regions)]
+        parsed = [p for p in parsed if p is not None]
+        if not parsed:
+            return None
+        return {"filename": filename, "path": path, "size": size,
+                "polygons": [p[0] for p in parsed], "values": [p[1] for p in parsed]}
+
+    def image_size(self, path, filename):
+        """(height, width) from the image header (no decoding), or None when skipped."""
+        if not path.exists():
+            return self.fail(filename, f"image file not found at {path}; expected it beside "
+                                       f"the JSON (field 'filename').")
+        try:
+            with Image.open(path) as img:
+                width, height = img.size
+        except OSError as e:
+            return self.fail(filename, f"cannot read image header of {path} ({e}); expected "
+                                       f"a JPEG/PNG image.")
+        return height, width
+
+    def parse_region(self, filename, index, region, size):
+        """(polygon dict, class value) or None when skipped."""
+        where = f"regions[{index}]"
+        if not isinstance(region, dict) or not isinstance(region.get("shape_attributes"), dict):
+            return self.fail(filename, f"{where}.shape_attributes is missing; expected "
+                                       f"{{'name': 'polygon', 'all_points_x': [...], ...}}.")
+        try:
+            xs, ys = shape_to_polygon(region["shape_attributes"])
+        except (KeyError, TypeError, ValueError) as e:
+            return self.fail(filename, f"{where}.shape_attributes: {e}")
+        value = self.class_value(filename, where, region)
+        if value is _SKIP:
+            return None
+        xs, ys = self.check_bounds(filename, where, xs, ys, size)
+        if xs is None:
+            return None
+        polygon = {"name": "polygon", "all_points_x": xs.tolist(), "all_points_y": ys.tolist(),
+                   "shape": region["shape_attributes"].get("name")}
+        return polygon, value
+
+    def class_value(self, filename, where, region):
+        """The class attribute's value; without a class attribute, the "name" value or None."""
+        attributes = region.get("region_attributes") or {}
+        if self.class_attribute is None:
+            return _attribute_value(attributes.get("name")) if isinstance(attributes, dict) \
+                else None
+        value = _attribute_value(attributes.get(self.class_attribute))
+        if value is None:
+            self.fail(filename, f"{where}.region_attributes.{self.class_attribute} is missing "
+                                f"or empty (got {attributes!r}); expected a class name.")
+            return _SKIP
+        return value
+
+    def check_bounds(self, filename, where, xs, ys, size):
+        """Polygon xs, ys [P] clipped into the image; far-out points raise unless clipping."""
+        height, width = size
+        tol = self.tolerance
+        far = (xs < -tol) | (xs > width + tol) | (ys < -tol) | (ys > height + tol)
+        if far.any():
+            i = int(np.argmax(far))
+            field = "all_points_x" if xs[i] < -tol or xs[i] > width + tol else "all_points_y"
+            message = (f"{where}.shape_attributes.{field}: point ({xs[i]:g}, {ys[i]:g}) is "
+                       f"outside the {width}x{height} image; expected 0 <= x <= {width}, "
+                       f"0 <= y <= {height} (on_error='clip' clips such points).")
+            if self.on_error == "raise":
+                raise DataError(f"{self.json_path}: image {filename!r}: {message}")
+            self.clipped += 1
+        return np.clip(xs, 0, width - 1), np.clip(ys, 0, height - 1)
+
+    def warn(self):
+        """One warning each for clipped regions and skipped images/regions."""
+        if self.clipped:
+            warnings.warn(f"{self.json_path}: clipped {self.clipped} region(s) with points "
+                          f"outside their image.", stacklevel=3)
+        if self.skipped:
+            first = "\n  ".join(self.skipped[:3])
+            warnings.warn(f"{self.json_path}: skipped {len(self.skipped)} unusable image(s) or "
+                          f"region(s), first:\n  {first}", stacklevel=3)
+
+
+_SKIP = object()
+
+
+def _region_key(key):
+    return (0, int(key)) if str(key).isdigit() else (1, str(key))
+
+
+def _attribute_value(value):
+    """A class name from a region attribute: text, or the one checked key of a checkbox."""
+    if isinstance(value, dict):
+        checked = [k for k, v in value.items() if v]
+        return checked[0] if len(checked) == 1 else None
+    if value is None or str(value).strip() == "":
+        return None
+    return str(value).strip()
+
+
+def shape_to_polygon(shape, points=64):
+    """VIA shape_attributes -> (xs [P] float64, ys [P] float64) polygon vertices."""
+    name = shape.get("name")
+    if name in ("polygon", "polyline"):
+        xs = np.asarray(shape["all_points_x"], dtype=np.float64)
+        ys = np.asarray(shape["all_points_y"], dtype=np.float64)
+        if xs.shape != ys.shape or xs.ndim != 1 or len(xs) < 3:
+            raise ValueError(f"all_points_x/all_points_y have {xs.size}/{ys.size} values; "
+                             f"expected two lists of the same length >= 3.")
+        return xs, ys
+    if name == "rect":
+        x, y, w, h = (float(shape[k]) for k in ("x", "y", "width", "height"))
+        x2, y2 = x + max(w - 1, 0), y + max(h - 1, 0)  # w x h pixels, edges inclusive
+        return np.array([x, x2, x2, x]), np.array([y, y, y2, y2])
+    if name in ("circle", "ellipse"):
+        cx, cy = float(shape["cx"]), float(shape["cy"])
+        rx = float(shape["r"] if name == "circle" else shape["rx"])
+        ry = float(shape["r"] if name == "circle" else shape["ry"])
+        theta = float(shape.get("theta", 0.0))
+        t = np.linspace(0, 2 * np.pi, points, endpoint=False)
+        dx, dy = rx * np.cos(t), ry * np.sin(t)
+        return (cx + dx * np.cos(theta) - dy * np.sin(theta),
+                cy + dx * np.sin(theta) + dy * np.cos(theta))
+    raise ValueError(f"name {name!r} is not supported; expected one of {', '.join(SHAPES)}.")
+
+
+def _class_names(records, class_attribute, class_names, dataset_dir):
+    """The ordered class names (without BG)."""
+    if class_attribute is None:
+        if class_names:
+            return [class_names[0]]
+        return [_default_class_name(records, dataset_dir)]
+    if class_names:
+        return list(class_names)
+    return sorted({v for r in records for v in r["values"]})
+
+
+def _default_class_name(records, dataset_dir):
+    """The one "name" value used by every region, else the dataset folder's name."""
+    values = {v for r in records for v in r["values"]}
+    if len(values) == 1 and None not in values:
+        return values.pop()
+    folder = Path(dataset_dir).resolve()
+    while folder.name.lower() in _GENERIC_DIRS and folder.parent != folder:
+        folder = folder.parent
+    return folder.name or "object"
+
+
+def _build(records, names, class_attribute, json_path, on_error):
+    dataset = ViaDataset()
+    for class_id, name in enumerate(names, start=1):
+        dataset.add_class(ViaDataset.source, class_id, name)
+    lookup = {name: i for i, name in enumerate(names, start=1)}
+    for record in records:
+        classes, polygons = [], []
+        for polygon, value in zip(record["polygons"], record["values"]):
+            if class_attribute is not None and value not in lookup:
+                if on_error != "skip":
+                    raise DataError(
+                        f"{json_path}: image {record['filename']!r}: region_attributes."
+                        f"{class_attribute} = {value!r} is an unknown class; expected one "
+                        f"of {names}.")
+                continue
+            classes.append(lookup[value] if class_attribute is not None else 1)
+            polygons.append(polygon)
+        height, width = record["size"]
+        dataset.add_image(ViaDataset.source, image_id=record["filename"],
+                          path=str(record["path"]), width=width, height=height,
+                          polygons=polygons, region_classes=classes,
+                          annotation_file=str(json_path))
+    dataset.prepare()
+    return dataset

@@ -1,0 +1,65 @@
+"""`MaskRCNN.train`'s loop: input pipelines, callbacks, `keras.Model.fit`."""
+
+import os
+
+import keras
+
+from kseg.models.mask_rcnn.checkpoints import save_weights_by_name
+
+
+class NamedCheckpoint(keras.callbacks.Callback):
+    """Save weights by layer name after every epoch (atomic; Matterport's file names)."""
+
+    def __init__(self, path_template, keras_model):
+        super().__init__()
+        self.path_template = path_template
+        self.target = keras_model
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_weights_by_name(self.target, self.path_template.format(epoch=epoch + 1))
+
+
+def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache):
+    """A kseg Dataset becomes a `MaskRCNNSequence`; a PyDataset/tf.data passes through."""
+    from kseg.data.dataset import Dataset
+    from kseg.data.maskrcnn_pipeline import MaskRCNNSequence
+
+    if data is None or not isinstance(data, Dataset):
+        return data
+    config = mrcnn.config
+    if cache is None:
+        cache = augmentation is None and config.IMAGE_RESIZE_MODE != "crop"
+    steps = config.STEPS_PER_EPOCH if shuffle else config.VALIDATION_STEPS
+    return MaskRCNNSequence(data, config, shuffle=shuffle,
+                            augmentation=augmentation if shuffle else None,
+                            steps_per_epoch=steps or None, cache=cache, workers=workers,
+                            use_multiprocessing=workers > 1)
+
+
+def default_callbacks(mrcnn):
+    os.makedirs(mrcnn.log_dir, exist_ok=True)
+    callbacks = [NamedCheckpoint(mrcnn.checkpoint_path, mrcnn.keras_model),
+                 keras.callbacks.CSVLogger(os.path.join(mrcnn.log_dir, "history.csv"),
+                                           append=True)]
+    try:
+        import tensorboard  # noqa: F401
+
+        callbacks.append(keras.callbacks.TensorBoard(mrcnn.log_dir, write_graph=False))
+    except ImportError:
+        pass
+    return callbacks
+
+
+def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
+              custom_callbacks=None, verbose=1, workers=1, cache=None):
+    """Fit from `mrcnn.epoch` to `epochs`; returns the Keras History."""
+    train = _as_batches(train_dataset, mrcnn, True, augmentation, workers, cache)
+    val = _as_batches(val_dataset, mrcnn, False, None, workers, cache)
+    if val is not None and mrcnn.config.VALIDATION_STEPS == 0:
+        val = None
+    callbacks = default_callbacks(mrcnn) + list(custom_callbacks or [])
+    if verbose:
+        print(f"\nStarting at epoch {mrcnn.epoch}. LR={mrcnn.keras_model.optimizer.learning_rate}")
+        print(f"Checkpoint path: {mrcnn.checkpoint_path}")
+    return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,
+                                 initial_epoch=mrcnn.epoch, callbacks=callbacks, verbose=verbose)

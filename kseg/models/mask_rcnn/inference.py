@@ -1,0 +1,69 @@
+"""Molding images in, unmolding detections out (Matterport's `detect` around the model).
+
+Shape shorthand:
+    detections [batch, D, (y1, x1, y2, x2, class_id, score)] normalized in the molded image
+    mrcnn_mask [batch, D, mh, mw, C]
+"""
+
+import numpy as np
+
+from kseg.data.molding import compose_image_meta, mold_image, resize_image, unmold_mask
+
+
+def mold_inputs(images, config):
+    """RGB images of any size -> (molded [N, S, S, 3], image_metas [N, META], windows [N, 4])."""
+    molded, metas, windows = [], [], []
+    for image in images:
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"detect expects RGB images [H, W, 3]; got shape {image.shape}")
+        resized, window, scale, _, _ = resize_image(
+            image, min_dim=config.IMAGE_MIN_DIM, max_dim=config.IMAGE_MAX_DIM,
+            min_scale=config.IMAGE_MIN_SCALE, mode=config.IMAGE_RESIZE_MODE)
+        molded.append(mold_image(resized, config))
+        metas.append(compose_image_meta(0, image.shape, resized.shape, window, scale,
+                                        np.ones([config.NUM_CLASSES], np.int32)))
+        windows.append(window)
+    return np.stack(molded), np.stack(metas), np.array(windows)
+
+
+def unmold_detections(detections, mrcnn_mask, original_shape, molded_shape, window):
+    """One image's padded detections -> Matterport's result dict in original pixels."""
+    count = int(np.sum(detections[:, 4] > 0))
+    boxes = detections[:count, :4]
+    class_ids = detections[:count, 4].astype(np.int32)
+    scores = detections[:count, 5].astype(np.float32)
+    masks = mrcnn_mask[np.arange(count), :, :, class_ids]
+    h, w = molded_shape[:2]
+    pixels = boxes * np.array([h - 1, w - 1, h - 1, w - 1]) + np.array([0, 0, 1, 1])
+    wy1, wx1, wy2, wx2 = window
+    scale = np.array([(original_shape[0]) / (wy2 - wy1), (original_shape[1]) / (wx2 - wx1)] * 2)
+    boxes = np.around((pixels - np.array([wy1, wx1, wy1, wx1])) * scale).astype(np.int32)
+    boxes = np.clip(boxes, 0, [original_shape[0], original_shape[1]] * 2)
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    boxes, class_ids, scores, masks = boxes[keep], class_ids[keep], scores[keep], masks[keep]
+    full = [unmold_mask(m, b, original_shape) for m, b in zip(masks, boxes)]
+    full = np.stack(full, axis=-1) if full else np.zeros(original_shape[:2] + (0,), bool)
+    return {"rois": boxes, "class_ids": class_ids, "scores": scores, "masks": full}
+
+
+def detect_images(keras_model, config, images, verbose=0):
+    """Run the inference model over `images` in batches of BATCH_SIZE (last one padded)."""
+    images = list(images)
+    results = []
+    batch = config.BATCH_SIZE
+    for start in range(0, len(images), batch):
+        chunk = images[start:start + batch]
+        molded, metas, windows = mold_inputs(chunk, config)
+        pad = batch - len(chunk)
+        if pad:
+            molded = np.concatenate([molded, np.repeat(molded[-1:], pad, 0)])
+            metas = np.concatenate([metas, np.repeat(metas[-1:], pad, 0)])
+        outputs = keras_model.predict_on_batch([molded, metas])
+        detections, mrcnn_mask = np.asarray(outputs[0]), np.asarray(outputs[3])
+        for i, image in enumerate(chunk):
+            results.append(unmold_detections(detections[i], mrcnn_mask[i], image.shape,
+                                             molded.shape[1:], windows[i]))
+        if verbose:
+            print(f"detect: {min(start + batch, len(images))}/{len(images)} images")
+    return results

@@ -1,0 +1,139 @@
+"""`MaskRCNN`: Matterport's API (train, detect, load_weights, find_last) over Keras 3 models.
+
+    model = MaskRCNN(mode="training", config=config, model_dir="logs")
+    model.load_weights("mask_rcnn_coco.h5", by_name=True,
+                       exclude=["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"])
+    model.train(dataset_train, dataset_val, learning_rate=config.LEARNING_RATE,
+                epochs=1, layers="heads")
+    model = MaskRCNN(mode="inference", config=config, model_dir="logs")
+    model.load_weights(model.find_last(), by_name=True)
+    results = model.detect([image])   # [{"rois", "class_ids", "scores", "masks"}]
+
+Checkpoints are written by layer name in the Keras 2 HDF5 layout of
+`mask_rcnn_coco.h5` (`mask_rcnn_<name>_<epoch>.h5`), so a training checkpoint
+loads into an inference model and epoch numbering continues on resume.
+"""
+
+import os
+
+from kseg.models.mask_rcnn import checkpoints
+from kseg.models.mask_rcnn.inference import detect_images
+from kseg.models.mask_rcnn.trainable import LAYER_REGEX, set_trainable
+
+
+class MaskRCNN:
+    """Builds the training or inference model for a `MaskRCNNConfig`.
+
+    Args:
+        mode: "training" or "inference".
+        config: a `MaskRCNNConfig`.
+        model_dir: folder for logs and checkpoints (`model_dir/<name><timestamp>/`).
+    """
+
+    def __init__(self, mode, config, model_dir="logs"):
+        if mode not in ("training", "inference"):
+            raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
+        from kseg.models.mask_rcnn.graph import build_inference_model, build_training_model
+        from kseg.models.mask_rcnn.training import MaskRCNNTrainingModel
+
+        self.mode = mode
+        self.config = config
+        self.model_dir = os.fspath(model_dir)
+        self.epoch = 0
+        self.log_dir = None
+        self.checkpoint_path = None
+        if mode == "training":
+            self.keras_model = build_training_model(config, MaskRCNNTrainingModel)
+            self.keras_model.loss_weights = dict(config.LOSS_WEIGHTS)
+            self.keras_model.weight_decay = float(config.WEIGHT_DECAY)
+        else:
+            self.keras_model = build_inference_model(config)
+
+    # === Weights ===
+    def load_weights(self, filepath, by_name=True, exclude=None, verbose=0):
+        """Load a Matterport/kseg `.h5` by layer name (or a Keras `.weights.h5`).
+
+        Returns the `LoadReport` (what was loaded, skipped and why). A kseg checkpoint
+        path also sets the epoch counter and log directory, so training resumes.
+        """
+        filepath = os.fspath(filepath)
+        if filepath.endswith(".weights.h5") and not by_name:
+            self.keras_model.load_weights(filepath)
+            report = None
+        else:
+            from kseg.saving.legacy_h5 import load_weights_by_name
+
+            report = load_weights_by_name(self.keras_model, filepath, exclude=exclude or (),
+                                          verbose=verbose)
+        self.set_log_dir(filepath)
+        return report
+
+    def save_weights(self, filepath):
+        """Write all weights by layer name in Matterport's HDF5 layout (atomically)."""
+        return checkpoints.save_weights_by_name(self.keras_model, filepath)
+
+    def get_imagenet_weights(self):
+        """Path of the ImageNet ResNet50 weights (Keras' cache; downloads when online)."""
+        from kseg import weights
+
+        return weights.get("resnet50_imagenet")
+
+    def find_last(self):
+        """Path of the last checkpoint of the last run of this config's NAME."""
+        return checkpoints.find_last(self.model_dir, self.config.NAME)
+
+    def set_log_dir(self, model_path=None):
+        """Start a new log dir, or continue the one of a kseg checkpoint path."""
+        self.log_dir, self.epoch = checkpoints.log_dir_for(
+            self.model_dir, self.config.NAME, model_path, self.epoch)
+        self.checkpoint_path = os.path.join(
+            self.log_dir, f"mask_rcnn_{self.config.NAME.lower()}_{{epoch:04d}}.h5")
+
+    # === Training ===
+    def compile(self, learning_rate, momentum=None):
+        from kseg.models.mask_rcnn.optimizers import make_optimizer
+
+        optimizer = make_optimizer(self.config, learning_rate, momentum)
+        self.keras_model.compile(optimizer=optimizer,
+                                 jit_compile=bool(self.config.JIT_COMPILE))
+
+    def train(self, train_dataset, val_dataset, learning_rate, epochs, layers="all",
+              augmentation=None, custom_callbacks=None, no_augmentation_sources=None,
+              verbose=1, workers=1, cache=None):
+        """Train `layers` ("heads", "3+", "4+", "5+", "all" or a regex) up to epoch `epochs`.
+
+        Datasets are kseg `Dataset`s (a keras PyDataset also works). `augmentation` is a
+        Keras augmentation layer, an imgaug-style augmenter or an albumentations pipeline.
+        """
+        assert self.mode == "training", "Create the model in training mode."
+        from kseg.models.mask_rcnn.fit import fit_model
+
+        if self.log_dir is None:
+            self.set_log_dir()
+        regex = LAYER_REGEX.get(layers, layers)
+        set_trainable(self.keras_model, regex, verbose=verbose > 1)
+        self.compile(learning_rate, self.config.LEARNING_MOMENTUM)
+        history = fit_model(self, train_dataset, val_dataset, epochs, augmentation,
+                            custom_callbacks, verbose=verbose, workers=workers, cache=cache)
+        self.epoch = max(self.epoch, epochs)
+        return history
+
+    # === Inference ===
+    def detect(self, images, verbose=0):
+        """Detect instances in RGB images of any size and count.
+
+        Returns one dict per image: `rois` [N, (y1, x1, y2, x2)] int32 pixels,
+        `class_ids` [N] int32, `scores` [N] float32, `masks` [H, W, N] bool.
+        """
+        assert self.mode == "inference", "Create the model in inference mode."
+        return detect_images(self.keras_model, self.config, images, verbose=verbose)
+
+    def ancestor(self, name):
+        """The layer called `name` (Matterport's helper for notebooks)."""
+        return self.keras_model.get_layer(name)
+
+    def __repr__(self):
+        return f"MaskRCNN(mode={self.mode!r}, config={self.config!r})"
+
+
+__all__ = ["LAYER_REGEX", "MaskRCNN"]
