@@ -34,7 +34,7 @@ __all__ = [
 def _as_float(x):
     """Converts ``x`` to a floating tensor (keeps float dtypes, else floatx)."""
     x = ops.convert_to_tensor(x)
-    if "float" not in str(x.dtype):
+    if not keras.backend.is_float_dtype(keras.backend.standardize_dtype(x.dtype)):
         x = ops.cast(x, keras.config.floatx())
     return x
 

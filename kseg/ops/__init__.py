@@ -1,0 +1,38 @@
+"""Low-level Mask R-CNN tensor ops (``keras.ops``; TF fast paths optional).
+
+Boxes are ``(y1, x1, y2, x2)``. See each module for its shape shorthand.
+Set ``KSEG_DISABLE_FAST_OPS=1`` to force the ``keras.ops`` fallbacks on the
+TensorFlow backend.
+"""
+
+from kseg.ops.boxes import (
+    box_area,
+    clip_boxes,
+    compute_iou,
+    decode_box_deltas,
+    denormalize_boxes,
+    encode_box_deltas,
+    normalize_boxes,
+)
+from kseg.ops.nms import non_max_suppression
+from kseg.ops.roi_align import (
+    PyramidROIAlign,
+    crop_and_resize,
+    roi_align,
+    roi_level,
+)
+
+__all__ = [
+    "PyramidROIAlign",
+    "box_area",
+    "clip_boxes",
+    "compute_iou",
+    "crop_and_resize",
+    "decode_box_deltas",
+    "denormalize_boxes",
+    "encode_box_deltas",
+    "non_max_suppression",
+    "normalize_boxes",
+    "roi_align",
+    "roi_level",
+]

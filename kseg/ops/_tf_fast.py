@@ -1,0 +1,146 @@
+"""TensorFlow-only fast paths for ``kseg.ops`` (C++ kernels).
+
+TensorFlow is imported lazily inside the functions, so importing this module
+is free on every backend. Callers select a fast path through
+:func:`should_use`; each one has a ``keras.ops`` fallback in the public
+module that gives the same numbers (tested in ``tests/ops``).
+
+Shape shorthand::
+
+    [B, H, W, C]        images / feature map
+    [R, (y1, x1, y2, x2)]  normalized crop boxes
+    [batch, N, (y1, x1, y2, x2)]  NMS candidates, [batch, N] scores
+    [batch, K]          padded NMS indices (K = max_output_size)
+
+``KSEG_DISABLE_FAST_OPS=1`` in the environment turns every fast path off
+unless a call passes ``use_fast_ops=True`` explicitly.
+"""
+
+import os
+
+import keras
+
+ENV_DISABLE = "KSEG_DISABLE_FAST_OPS"
+
+
+def in_xla_context():
+    """True while tracing a ``tf.function(jit_compile=True)`` (TF only)."""
+    try:
+        import tensorflow as tf
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - TF always present on TF backend
+        return False
+    if tf.executing_eagerly():
+        return False
+    graph = tf.compat.v1.get_default_graph()
+    return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
+
+
+def should_use(use_fast_ops=None, xla_supported=True):
+    """Decides whether to take the TensorFlow fast path.
+
+    Args:
+        use_fast_ops: None (auto: on for the TF backend unless env
+            ``KSEG_DISABLE_FAST_OPS`` is set to a non-empty value other than
+            ``0``), True (force on; ValueError on other backends), False.
+        xla_supported: False when the TF kernel has no XLA lowering; the
+            fast path is then skipped while compiling with XLA.
+
+    Returns:
+        bool.
+    """
+    if use_fast_ops is False:
+        return False
+    if keras.backend.backend() != "tensorflow":
+        if use_fast_ops:
+            raise ValueError("use_fast_ops=True needs the tensorflow backend")
+        return False
+    if use_fast_ops is None and os.environ.get(ENV_DISABLE, "") not in (
+            "", "0"):
+        return False
+    return xla_supported or not in_xla_context()
+
+
+def crop_and_resize(images, boxes, box_indices, crop_size):
+    """``tf.image.crop_and_resize`` (bilinear, extrapolation 0).
+
+    Args:
+        images: ``[B, H, W, C]`` float.
+        boxes: ``[R, (y1, x1, y2, x2)]`` normalized.
+        box_indices: ``[R]`` int image index of each box.
+        crop_size: ``(crop_h, crop_w)`` python ints.
+
+    Returns:
+        ``[R, crop_h, crop_w, C]`` in ``images``' dtype.
+    """
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images)
+    crops = tf.image.crop_and_resize(
+        images, tf.cast(boxes, tf.float32), tf.cast(box_indices, tf.int32),
+        crop_size, method="bilinear", extrapolation_value=0.0)
+    return tf.cast(crops, images.dtype) if images.dtype.is_floating else crops
+
+
+def non_max_suppression(boxes, scores, max_output_size, iou_threshold,
+                        score_threshold):
+    """Per-image ``NonMaxSuppressionV4`` (padded) mapped over the batch.
+
+    Args:
+        boxes: ``[batch, N, (y1, x1, y2, x2)]``.
+        scores: ``[batch, N]``.
+        max_output_size: python int ``K``.
+        iou_threshold: python float.
+        score_threshold: python float.
+
+    Returns:
+        ``([batch, K] int32 indices padded with 0, [batch] int32 counts)``.
+    """
+    import tensorflow as tf
+
+    def one_image(args):
+        idx, count = tf.raw_ops.NonMaxSuppressionV4(
+            boxes=args[0], scores=args[1], max_output_size=max_output_size,
+            iou_threshold=iou_threshold, score_threshold=score_threshold,
+            pad_to_max_output_size=True)
+        return idx, count
+
+    boxes = tf.cast(boxes, tf.float32)
+    scores = tf.cast(scores, tf.float32)
+    return tf.map_fn(one_image, (boxes, scores),
+                     fn_output_signature=(tf.int32, tf.int32))
+
+
+def roi_align(feature_maps, boxes, levels, pool_size):
+    """Matterport-style pyramid RoIAlign: per-level ``crop_and_resize``.
+
+    Gathers the RoIs of each level with ``tf.where`` (dynamic intermediate
+    shapes, hence not used under XLA), crops them with the C++ kernel and
+    scatters the crops back into RoI order, so the output shape is static.
+
+    Args:
+        feature_maps: list P2..P5 of ``[batch, h_i, w_i, C]``.
+        boxes: ``[batch, num_rois, (y1, x1, y2, x2)]`` normalized.
+        levels: ``[batch, num_rois]`` int32 level of each RoI, 2..5.
+        pool_size: ``(pool_h, pool_w)`` python ints.
+
+    Returns:
+        ``[batch, num_rois, pool_h, pool_w, C]`` in the maps' dtype.
+    """
+    import tensorflow as tf
+
+    boxes = tf.cast(boxes, tf.float32)
+    rois = tf.shape(boxes, out_type=tf.int64)[:2]
+    image = tf.broadcast_to(tf.range(rois[0])[:, None], rois)
+    crops, where = [], []
+    for i, fmap in enumerate(feature_maps):
+        ix = tf.where(tf.equal(levels, i + 2))  # [n_i, (image, roi)]
+        crops.append(tf.image.crop_and_resize(
+            fmap, tf.gather_nd(boxes, ix),
+            tf.cast(tf.gather_nd(image, ix), tf.int32), pool_size))
+        where.append(ix)
+    channels = feature_maps[0].shape[-1]
+    out_shape = tf.concat([rois, [pool_size[0], pool_size[1], channels]], 0)
+    pooled = tf.scatter_nd(tf.concat(where, 0), tf.concat(crops, 0), out_shape)
+    pooled.set_shape([*boxes.shape[:2], *pool_size, channels])
+    return tf.cast(pooled, feature_maps[0].dtype)
