@@ -95,3 +95,28 @@ class NormalizedWindow(keras.layers.Layer):
 
     def compute_output_shape(self, image_meta_shape, image_shape):
         return (image_meta_shape[0], 4)
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class TimeDistributed(keras.layers.Wrapper):
+    """Apply a layer to every ROI: [batch, R, ...] -> reshape to [batch * R, ...] -> back.
+
+    Keras 2's TimeDistributed did this reshape. Keras 3's loops over the time axis in
+    Python (one call per ROI, and BatchNormalization then sees one ROI per image at a
+    time), which is slow and wrong for the heads' BatchNorm, so kseg uses this one.
+    Weights live in the wrapped layer, under the wrapper's name (Matterport's layout).
+    """
+
+    def build(self, input_shape):
+        self.layer.build((None, *input_shape[2:]))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        shape = ops.shape(inputs)
+        merged = ops.reshape(inputs, (-1, *inputs.shape[2:]))
+        outputs = self.layer(merged, training=training)
+        return ops.reshape(outputs, (shape[0], shape[1], *outputs.shape[1:]))
+
+    def compute_output_shape(self, input_shape):
+        inner = self.layer.compute_output_shape((None, *input_shape[2:]))
+        return (input_shape[0], input_shape[1], *inner[1:])

@@ -47,7 +47,7 @@ def rpn_bbox_loss(target_bbox, rpn_match, rpn_bbox):
     count = target_bbox.shape[1]
     rows, valid = positive_anchor_rows(rpn_match, count)
     pred = ops.take_along_axis(rpn_bbox, rows[..., None], axis=1)
-    loss = ops.sum(smooth_l1(target_bbox, pred), axis=-1)
+    loss = ops.mean(smooth_l1(target_bbox, pred), axis=-1)  # Matterport: mean per coordinate
     return _safe_mean(loss, valid)
 
 
@@ -72,7 +72,7 @@ def mrcnn_bbox_loss(target_bbox, target_class_ids, pred_bbox):
     """
     target_class_ids = ops.cast(target_class_ids, "int32")
     pred = ops.take_along_axis(pred_bbox, target_class_ids[..., None, None], axis=2)[:, :, 0]
-    loss = ops.sum(smooth_l1(target_bbox, pred), axis=-1)
+    loss = ops.mean(smooth_l1(target_bbox, pred), axis=-1)
     return _safe_mean(loss, target_class_ids > 0)
 
 

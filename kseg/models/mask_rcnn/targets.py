@@ -64,6 +64,9 @@ class DetectionTargetLayer(keras.layers.Layer):
         if self.add_gt_as_proposals:
             own = ops.where((gt_class_ids > 0)[..., None], gt_boxes, ops.zeros_like(gt_boxes))
             proposals = ops.concatenate([proposals, own], axis=1)
+        missing = self.train_rois_per_image - (proposals.shape[1] or 0)
+        if missing > 0:  # fewer candidates than ROI slots: pad with empty rows
+            proposals = ops.pad(proposals, [[0, 0], [0, missing], [0, 0]])
         valid_roi = (proposals[..., 2] > proposals[..., 0]) & (proposals[..., 3] > proposals[..., 1])
         overlaps = compute_iou(proposals, gt_boxes)  # [batch, P, G]
         overlaps_obj = ops.where((gt_class_ids > 0)[:, None, :], overlaps, -1.0)
