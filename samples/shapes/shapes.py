@@ -43,8 +43,12 @@ def train(config, args, train_set):
     elif args.weights != "none":
         model.load_weights(args.weights, by_name=True)
     start = time.time()
-    model.train(train_set, None, learning_rate=config.LEARNING_RATE, epochs=config.EPOCHS,
+    decay_at = max(1, round(config.EPOCHS * 0.8))
+    model.train(train_set, None, learning_rate=config.LEARNING_RATE, epochs=decay_at,
                 layers="all", verbose=1)
+    if config.EPOCHS > decay_at:
+        model.train(train_set, None, learning_rate=config.LEARNING_RATE / 10,
+                    epochs=config.EPOCHS, layers="all", verbose=1)
     return model, time.time() - start
 
 
