@@ -47,23 +47,41 @@ def unmold_detections(detections, mrcnn_mask, original_shape, molded_shape, wind
     return {"rois": boxes, "class_ids": class_ids, "scores": scores, "masks": full}
 
 
+def _run_batch(keras_model, molded, metas, batch):
+    """Model outputs (detections, masks) for <= batch molded images, padding the batch."""
+    pad = batch - len(molded)
+    if pad:
+        molded = np.concatenate([molded, np.repeat(molded[-1:], pad, 0)])
+        metas = np.concatenate([metas, np.repeat(metas[-1:], pad, 0)])
+    outputs = keras_model.predict_on_batch([molded, metas])
+    return np.asarray(outputs[0]), np.asarray(outputs[3])
+
+
 def detect_images(keras_model, config, images, verbose=0):
-    """Run the inference model over `images` in batches of BATCH_SIZE (last one padded)."""
-    images = list(images)
+    """Run the inference model over `images` in batches of BATCH_SIZE (last one padded).
+
+    With IMAGE_RESIZE_MODE "pad64"/"none", images whose molded sizes differ run one by one.
+    """
+    images = [np.asarray(image) for image in images]
     results = []
     batch = config.BATCH_SIZE
     for start in range(0, len(images), batch):
         chunk = images[start:start + batch]
-        molded, metas, windows = mold_inputs(chunk, config)
-        pad = batch - len(chunk)
-        if pad:
-            molded = np.concatenate([molded, np.repeat(molded[-1:], pad, 0)])
-            metas = np.concatenate([metas, np.repeat(metas[-1:], pad, 0)])
-        outputs = keras_model.predict_on_batch([molded, metas])
-        detections, mrcnn_mask = np.asarray(outputs[0]), np.asarray(outputs[3])
-        for i, image in enumerate(chunk):
-            results.append(unmold_detections(detections[i], mrcnn_mask[i], image.shape,
-                                             molded.shape[1:], windows[i]))
+        groups = [chunk] if len({_molded_shape(i, config) for i in chunk}) == 1 \
+            else [[image] for image in chunk]
+        for group in groups:
+            molded, metas, windows = mold_inputs(group, config)
+            detections, masks = _run_batch(keras_model, molded, metas, batch)
+            for i, image in enumerate(group):
+                results.append(unmold_detections(detections[i], masks[i], image.shape,
+                                                 molded.shape[1:], windows[i]))
         if verbose:
             print(f"detect: {min(start + batch, len(images))}/{len(images)} images")
     return results
+
+
+def _molded_shape(image, config):
+    if config.IMAGE_RESIZE_MODE in ("square", "crop"):
+        return tuple(config.IMAGE_SHAPE[:2])
+    return resize_image(image, config.IMAGE_MIN_DIM, config.IMAGE_MAX_DIM,
+                        config.IMAGE_MIN_SCALE, config.IMAGE_RESIZE_MODE)[0].shape[:2]
