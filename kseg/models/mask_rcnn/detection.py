@@ -37,8 +37,9 @@ class DetectionLayer(keras.layers.Layer):
         self.bbox_std_dev = [float(v) for v in np.ravel(bbox_std_dev)]
 
     def call(self, rois, probs, deltas, window):
-        class_ids = ops.argmax(probs, axis=-1)  # [batch, R]
-        scores = ops.max(probs, axis=-1)
+        # top_k rather than argmax: the TF argmax lowers to Bitcast ops ONNX lacks.
+        scores, class_ids = ops.top_k(probs, 1)
+        scores, class_ids = scores[..., 0], class_ids[..., 0]  # [batch, R]
         class_deltas = ops.take_along_axis(deltas, class_ids[..., None, None], axis=2)[:, :, 0]
         boxes = decode_box_deltas(rois, class_deltas, self.bbox_std_dev)
         boxes = clip_boxes(boxes, window)

@@ -1,0 +1,161 @@
+"""``kseg export maskrcnn|fcn|unet --weights PATH [--config JSON] --out DIR``.
+
+    kseg export maskrcnn --weights logs/shapes20260101T1200/mask_rcnn_shapes_0005.h5 --out serve/shapes
+    kseg export unet --weights last --name smoke --out serve/smoke
+    kseg export fcn --weights logs/road.../kseg_road_0010.weights.h5 --format onnx --out road.onnx
+
+The model's settings come from the `config.json` that training wrote beside the
+checkpoint; `--config` (a JSON file or an inline JSON object) overrides or replaces
+them. `--format saved_model` (default) writes a SavedModel folder that molds raw
+uint8 images inside the graph (see `kseg.export`); `onnx` / `tflite` write the bare
+network to one file. An existing non-empty `--out` is kept unless `--overwrite`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FORMATS = ("saved_model", "onnx", "tflite")
+
+
+def add_arguments(parser):
+    """Add the model argument and the export options to `parser` (an argparse parser)."""
+    parser.add_argument("model", choices=("maskrcnn", "fcn", "unet"), help="the model kind")
+    parser.add_argument("--weights", required=True,
+                        help="checkpoint path, 'last' (newest run in --logs) or, for "
+                             "maskrcnn, 'coco'")
+    parser.add_argument("--config", default=None,
+                        help="JSON file or inline JSON object of config values (default: "
+                             "the config.json beside the checkpoint)")
+    parser.add_argument("--out", required=True,
+                        help="output folder (saved_model) or file (onnx, tflite)")
+    parser.add_argument("--format", choices=FORMATS, default="saved_model",
+                        help="saved_model (default), onnx or tflite (fcn / unet)")
+    parser.add_argument("--logs", default="logs", help="run folders for --weights last")
+    parser.add_argument("--name", default=None, help="run name for --weights last")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--no-image-bytes", action="store_true",
+                        help="saved_model: no image_bytes (encoded JPEG/PNG) signature")
+    parser.add_argument("--box-masks", action="store_true",
+                        help="maskrcnn saved_model: 28x28 box-relative mask probabilities "
+                             "instead of full-image uint8 masks")
+    return parser
+
+
+def read_config_values(text):
+    """A dict from a JSON file path or an inline JSON object string (None -> {})."""
+    from kseg.cli import CLIError
+
+    if not text:
+        return {}
+    raw = text if text.lstrip().startswith("{") else None
+    if raw is None:
+        if not Path(text).is_file():
+            raise FileNotFoundError(f"--config file not found: {text}")
+        raw = Path(text).read_text(encoding="utf-8")
+    try:
+        values = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"--config is not valid JSON ({exc})") from exc
+    if not isinstance(values, dict):
+        raise CLIError("--config must be a JSON object such as '{\"NUM_CLASSES\": 2}'")
+    return values
+
+
+def _run_values(checkpoint):
+    """The `config.json` values beside `checkpoint` ({} when absent)."""
+    path = Path(checkpoint).parent / "config.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _checkpoint(args):
+    """The weights path for `--weights` (a path, 'last' or 'coco')."""
+    if args.weights == "last":
+        name = args.name or (None if args.model == "maskrcnn" else args.model)
+        if args.model == "maskrcnn":
+            from kseg.cli.maskrcnn_data import find_checkpoint
+
+            return str(find_checkpoint(args.logs, name))
+        from kseg.train import find_last
+
+        return str(find_last(args.logs, name))
+    if args.weights == "coco" and args.model == "maskrcnn":
+        from kseg import weights
+
+        return weights.get("mask_rcnn_coco")
+    if not Path(args.weights).is_file():
+        raise FileNotFoundError(f"weights file not found: {args.weights}")
+    return args.weights
+
+
+def _config(args, checkpoint):
+    """The model's config: run config.json values, then --config values."""
+    from kseg.cli import CLIError
+    from kseg.config import FCNConfig, UNetConfig
+    from kseg.models.mask_rcnn.config import MaskRCNNConfig
+
+    values = {**_run_values(checkpoint), **read_config_values(args.config)}
+    if args.model == "maskrcnn" and args.weights == "coco" and not values:
+        from kseg.models.mask_rcnn.presets import CocoConfig
+        from kseg.weights import COCO_CLASS_NAMES
+
+        return CocoConfig(CLASS_NAMES=list(COCO_CLASS_NAMES))
+    if not values:
+        raise CLIError(f"{Path(checkpoint).parent / 'config.json'} not found, so the model's "
+                       f"settings are unknown; pass them with --config FILE_OR_JSON")
+    config_class = {"maskrcnn": MaskRCNNConfig, "fcn": FCNConfig, "unet": UNetConfig}
+    return config_class[args.model].from_dict(values)
+
+
+def load_model(args):
+    """(model, config): a `MaskRCNN` in inference mode or an FCN / U-Net keras.Model with
+    the checkpoint's weights."""
+    checkpoint = _checkpoint(args)
+    config = _config(args, checkpoint)
+    if args.model == "maskrcnn":
+        from kseg.models.mask_rcnn.model import MaskRCNN
+
+        model = MaskRCNN("inference", config, model_dir=args.logs)
+        model.load_weights(checkpoint, by_name=True)
+        return model, config
+    from kseg.cli.semantic import build_model
+
+    model = build_model(config)
+    model.load_weights(checkpoint)
+    return model, config
+
+
+def export(args, model, config):
+    """Write `model` in `args.format` to `args.out`; returns the written path."""
+    from kseg import export as kexport
+    from kseg.cli import CLIError
+
+    if args.format == "saved_model":
+        return kexport.export_saved_model(
+            model, args.out, config=config, image_bytes_signature=not args.no_image_bytes,
+            full_masks=not args.box_masks, overwrite=args.overwrite)
+    if Path(args.out).exists() and not args.overwrite:
+        raise CLIError(f"{args.out} exists; pass --overwrite to replace it")
+    if args.format == "onnx":
+        return kexport.export_onnx(model, args.out)
+    if args.model == "maskrcnn":
+        raise CLIError("--format tflite supports fcn and unet only")
+    return kexport.export_tflite(model, args.out, config=config)
+
+
+def run(args):
+    """Run the parsed ``kseg export ...`` command; returns the exit code."""
+    from kseg.cli import CLIError
+
+    model, config = load_model(args)
+    try:
+        path = export(args, model, config)
+    except FileExistsError as exc:
+        raise CLIError(str(exc)) from exc
+    except ValueError as exc:
+        if args.format != "onnx":
+            raise
+        raise CLIError(f"ONNX export of {args.model} failed: {exc}") from exc
+    print(f"wrote {args.format} {path}")
+    return 0
