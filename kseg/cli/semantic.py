@@ -1,0 +1,295 @@
+"""`kseg {train,evaluate,predict} {fcn,unet}`: the semantic half of the command line.
+
+    kseg train fcn --dataset ../shared/data/road_camvid/CamVid --epochs 10
+    kseg evaluate fcn --dataset ../shared/data/road_camvid/CamVid --weights last --out r.json
+    kseg predict unet --weights logs/unet.../kseg_unet_0010.weights.h5 --images pics/ --out out/
+
+`kseg.cli` calls `add_arguments(command, subparser)` and `run(command, args)`
+(`args.model` is "fcn" or "unet"). Training writes `config.json` beside its
+checkpoints; evaluate / predict rebuild the model from it.
+
+Datasets (`--format`, detected when omitted): "camvid" (SegNet layout; road vs rest,
+validation = the last 20% of the frames, see `sequential_split`), "kitti" (KITTI road
+`training/`), "folder" (`<path>/images` + `<path>/labels` or `masks`, paired by file
+stem; images whose stems share the prefix before "_" stay on one side of the split),
+or `--dataset synthetic` (generated road scenes for fcn, smoke scenes for unet).
+"""
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kseg.config import FCNConfig, UNetConfig
+
+MODELS = {"fcn": FCNConfig, "unet": UNetConfig}
+FORMATS = ("folder", "camvid", "kitti")
+
+
+# === Arguments ===
+def add_arguments(command, parser):
+    """Add the options of `command` ("train", "evaluate", "predict") to `parser`."""
+    parser.add_argument("--logs", default="logs", help="folder of the run folders (default logs)")
+    parser.add_argument("--name", default=None, help="run name (default: the model name)")
+    if command in ("train", "evaluate"):
+        _data_arguments(parser)
+    if command == "train":
+        _train_arguments(parser)
+    else:
+        parser.add_argument("--weights", default="last",
+                            help="checkpoint path or 'last' (default)")
+        parser.add_argument("--out", default=None,
+                            help="evaluate: JSON file; predict: output folder (required)")
+    if command == "predict":
+        parser.add_argument("--images", required=True, help="folder of images (any size)")
+    return parser
+
+
+def _data_arguments(parser):
+    parser.add_argument("--dataset", default="synthetic", help="dataset folder or 'synthetic'")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="dataset layout (default: detected)")
+    parser.add_argument("--classes", default=None,
+                        help="folder format: comma-separated class names without BG")
+    parser.add_argument("--mask-mode", choices=("binary", "index"), default="binary",
+                        help="folder format: masks are 0/255 (binary) or class indices")
+    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _train_arguments(parser):
+    parser.add_argument("--epochs", type=int, default=10, help="epoch to train up to")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per epoch (default: one pass over the training set)")
+    parser.add_argument("--weights", default="none", help="none, imagenet, last or a path")
+    parser.add_argument("--image-size", type=int, default=256, help="square side, multiple of 64")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--loss", default="ce", help="ce, dice, focal or sums like ce+dice")
+    parser.add_argument("--backbone", default=None, help="fcn: vgg16|resnet50; unet: "
+                        "none|vgg16|resnet34|resnet50")
+    parser.add_argument("--variant", default="fcn8s", choices=("fcn32s", "fcn16s", "fcn8s"))
+    parser.add_argument("--width", type=float, default=1.0, help="encoder width multiplier")
+    parser.add_argument("--fc-filters", type=int, default=None, help="fcn: fc6/fc7 width")
+    parser.add_argument("--base-filters", type=int, default=64, help="unet: first level width")
+    parser.add_argument("--depth", type=int, default=4, help="unet: number of poolings")
+    parser.add_argument("--no-augment", action="store_true", help="no flips / zoom / color")
+
+
+# === Data ===
+def detect_format(path):
+    """"camvid", "kitti" or "folder" from the files under `path`."""
+    path = Path(path)
+    if (path / "training" / "image_2").is_dir():
+        return "kitti"
+    if any((path / f"{split}annot").is_dir() for split in ("val", "train", "test")):
+        return "camvid"
+    return "folder"
+
+
+def sequential_split(dataset, val_fraction=0.2):
+    """(train, val) with the LAST `val_fraction` of the images (sorted by path) in val.
+
+    For video frames (CamVid): neighbouring frames are near-duplicates, so a random
+    split would leak; a block at the end of the sequence does not.
+    """
+    from kseg.data.splits import subset_dataset
+
+    order = sorted(dataset.image_ids, key=dataset.image_reference)
+    count = max(1, int(round(len(order) * val_fraction)))
+    return subset_dataset(dataset, sorted(order[:-count])), subset_dataset(dataset,
+                                                                           sorted(order[-count:]))
+
+
+def grouped_split(dataset, val_fraction=0.2, seed=0):
+    """(train, val) by `split_ids` over groups of images whose file stems share the prefix
+    before the first "_" (tiles of one photo stay together)."""
+    from kseg.data.splits import split_ids, subset_dataset
+
+    groups = [Path(dataset.image_reference(i)).stem.split("_")[0] for i in dataset.image_ids]
+    names = sorted(set(groups))
+    _, val_groups = split_ids(len(names), val_fraction, seed)
+    val_names = {names[i] for i in val_groups}
+    val = [i for i, g in zip(dataset.image_ids, groups) if g in val_names]
+    train = [i for i, g in zip(dataset.image_ids, groups) if g not in val_names]
+    return subset_dataset(dataset, train), subset_dataset(dataset, val)
+
+
+def load_semantic_data(args, model="fcn"):
+    """(train, val) kseg Datasets from the data options (see the module docstring)."""
+    if args.dataset == "synthetic":
+        from kseg.data.synthetic import RoadScenesDataset, SmokeScenesDataset
+
+        kind = RoadScenesDataset if model == "fcn" else SmokeScenesDataset
+        return kind(160, 128, 128, seed=args.seed), kind(40, 128, 128, seed=args.seed + 1)
+    fmt = args.format or detect_format(args.dataset)
+    if fmt == "camvid":
+        from kseg.data.camvid import load_camvid
+
+        return sequential_split(load_camvid(args.dataset), args.val_fraction)
+    if fmt == "kitti":
+        from kseg.data.kitti import load_kitti_road
+        from kseg.data.splits import split_dataset
+
+        return split_dataset(load_kitti_road(args.dataset), args.val_fraction, args.seed)
+    return grouped_split(_load_folder(args), args.val_fraction, args.seed)
+
+
+def _load_folder(args):
+    from kseg.data.folder import load_mask_folder
+
+    root = Path(args.dataset)
+    masks = next((root / d for d in ("labels", "masks", "annotations") if (root / d).is_dir()),
+                 root / "labels")
+    names = args.classes.split(",") if args.classes else None
+    return load_mask_folder(root / "images", masks, class_names=names, mode=args.mask_mode)
+
+
+# === Configs and weights ===
+def make_config(args, class_names, **overrides):
+    """An FCNConfig / UNetConfig from the train options and the dataset's class names."""
+    fields = dict(NAME=args.name or args.model, NUM_CLASSES=len(class_names),
+                  CLASS_NAMES=list(class_names), IMAGE_MIN_DIM=args.image_size,
+                  IMAGE_MAX_DIM=args.image_size, IMAGES_PER_GPU=args.batch_size,
+                  LEARNING_RATE=args.lr, LOSS=args.loss, ENCODER_WIDTH=args.width,
+                  SEED=args.seed)
+    if args.model == "fcn":
+        fields.update(FCN_VARIANT=args.variant, BACKBONE=args.backbone or "vgg16",
+                      FCN_FC_FILTERS=args.fc_filters)
+    else:
+        backbone = None if args.backbone in (None, "none") else args.backbone
+        fields.update(BACKBONE=backbone, UNET_BASE_FILTERS=args.base_filters,
+                      UNET_DEPTH=args.depth)
+    if args.weights == "imagenet":
+        fields["ENCODER_WEIGHTS"] = "imagenet"
+    fields.update(overrides)
+    return MODELS[args.model](**fields)
+
+
+def resolve_checkpoint(weights, logs, name):
+    """A checkpoint path from "last" or a path (FileNotFoundError if missing)."""
+    from kseg.train import find_last
+
+    path = find_last(logs, name) if weights == "last" else Path(weights)
+    if not path.exists():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    return path
+
+
+def load_run_config(config_class, checkpoint):
+    """The `config.json` saved beside `checkpoint` as `config_class` (None if absent)."""
+    path = Path(checkpoint).parent / "config.json"
+    return config_class.from_json(path) if path.exists() else None
+
+
+def build_model(config):
+    """FCN for an FCNConfig, U-Net for a UNetConfig."""
+    if isinstance(config, FCNConfig):
+        from kseg.models.fcn import build_fcn
+
+        return build_fcn(config)
+    from kseg.models.unet import build_unet
+
+    return build_unet(config)
+
+
+# === Commands ===
+def train_command(config, train, val, epochs, logs="logs", weights=None,
+                  augmentation="default", verbose=2):
+    """Train (resuming from `weights` "last" / a path), then evaluate on `val` at original
+    size and print the table. `augmentation`: "default" (`default_augmentation("semantic")`),
+    None, or anything `apply_augmentation` takes. Returns (history, results)."""
+    from kseg.data.augment import default_augmentation
+    from kseg.semantic_eval import results_table
+    from kseg.train import InMemoryDataset, evaluate_semantic, train_semantic
+
+    model = build_model(config)
+    if isinstance(augmentation, str) and augmentation == "default":
+        augmentation = default_augmentation("semantic", seed=config.SEED)
+    start = time.time()
+    history = train_semantic(model, config, InMemoryDataset(train, config), val, epochs=epochs,
+                             model_dir=logs, augmentation=augmentation, weights=weights,
+                             verbose=verbose)
+    print(f"trained in {time.time() - start:.0f} s; checkpoints in {history.log_dir}")
+    results = evaluate_semantic(model, val, config)
+    print(results_table(results))
+    return history, results
+
+
+def evaluate_command(config, val, checkpoint, out=None):
+    """Evaluate `checkpoint` on `val` at original size; print the table, write JSON `out`."""
+    from kseg.evaluate.semantic import write_json
+    from kseg.semantic_eval import results_table
+    from kseg.train import evaluate_semantic
+
+    model = build_model(config)
+    model.load_weights(checkpoint)
+    results = evaluate_semantic(model, val, config)
+    results["weights"] = str(checkpoint)
+    print(results_table(results))
+    if out:
+        write_json(results, out)
+        print(f"wrote {out}")
+    return results
+
+
+def predict_command(config, checkpoint, image_dir, out_dir):
+    """Overlay PNGs (`<stem>_overlay.png`) and mask PNGs (`<stem>_mask.png`: 0/255 for a
+    binary model, else class indices) for every image in `image_dir`."""
+    from PIL import Image
+
+    from kseg.data.folder import IMAGE_EXTENSIONS
+    from kseg.data.image_io import read_image
+    from kseg.semantic_eval import predict_semantic
+    from kseg.utils.io import atomic_path
+    from kseg.visualize import save_overlay_png
+
+    model = build_model(config)
+    model.load_weights(checkpoint)
+    names = config.CLASS_NAMES or [f"class_{i}" for i in range(config.NUM_CLASSES)]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = sorted(p for p in Path(image_dir).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    for path in paths:
+        image = read_image(path)
+        class_map = predict_semantic(model, config, [image], batch_size=1)[0][0]
+        save_overlay_png(out_dir / f"{path.stem}_overlay.png", image, class_map, names)
+        mask = class_map * 255 if config.NUM_CLASSES == 2 else class_map
+        with atomic_path(out_dir / f"{path.stem}_mask.png") as tmp:
+            Image.fromarray(mask.astype(np.uint8)).save(tmp)
+    print(f"wrote {2 * len(paths)} PNG files to {out_dir}")
+    return paths
+
+
+def run(command, args):
+    """Run `command` for `args.model` with parsed `args`."""
+    config_class = MODELS[args.model]
+    name = args.name or args.model
+    if command == "train":
+        train, val = load_semantic_data(args, args.model)
+        config = make_config(args, train.class_names)
+        resume = args.weights not in ("none", "imagenet", None)
+        if resume:
+            config = load_run_config(config_class, resolve_checkpoint(args.weights, args.logs,
+                                                                      name)) or config
+        if args.steps:
+            config.STEPS_PER_EPOCH = args.steps
+        else:
+            config.STEPS_PER_EPOCH = max(1, len(train.image_ids) // config.BATCH_SIZE)
+        config.VALIDATION_STEPS = max(1, len(val.image_ids) // config.BATCH_SIZE)
+        return train_command(config, train, val, args.epochs, args.logs,
+                             args.weights if resume else None,
+                             augmentation=None if args.no_augment else "default")
+    checkpoint = resolve_checkpoint(args.weights, args.logs, name)
+    config = load_run_config(config_class, checkpoint)
+    if config is None:
+        raise FileNotFoundError(f"no config.json beside {checkpoint}; evaluate / predict need "
+                                f"the config saved by `kseg train`.")
+    if command == "evaluate":
+        _, val = load_semantic_data(args, args.model)
+        return evaluate_command(config, val, checkpoint, args.out)
+    if command == "predict":
+        if not args.out:
+            raise ValueError("predict needs --out <folder> for the PNG files")
+        return predict_command(config, checkpoint, args.images, args.out)
+    raise ValueError(f"unknown command {command!r}; expected train, evaluate or predict")

@@ -1,0 +1,78 @@
+"""kseg.cli.semantic: train / evaluate / predict fcn and unet end to end on tiny settings."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kseg.cli import semantic
+
+
+def _args(command, model, argv):
+    parser = argparse.ArgumentParser()
+    semantic.add_arguments(command, parser)
+    args = parser.parse_args(argv)
+    args.model = model
+    return args
+
+
+def test_detect_format(tmp_path):
+    (tmp_path / "kitti" / "training" / "image_2").mkdir(parents=True)
+    (tmp_path / "camvid" / "valannot").mkdir(parents=True)
+    (tmp_path / "folder" / "images").mkdir(parents=True)
+    assert [semantic.detect_format(tmp_path / k) for k in ("kitti", "camvid", "folder")] == \
+        ["kitti", "camvid", "folder"]
+
+
+def _write_folder(root, count=6):
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        image = rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)
+        mask = np.zeros((40, 56), np.uint8)
+        mask[10:30, 5 + i:25 + i] = 255
+        Image.fromarray(image).save(root / "images" / f"{i // 2}_{i % 2}.jpg")
+        Image.fromarray(mask).save(root / "labels" / f"{i // 2}_{i % 2}.png")
+
+
+def test_grouped_split_keeps_groups(tmp_path):
+    _write_folder(tmp_path)
+    train, val = semantic.grouped_split(semantic._load_folder(_args(
+        "train", "unet", ["--dataset", str(tmp_path)])), 0.34, seed=0)
+    groups = [{info["id"].split("_")[0] for info in d.image_info} for d in (train, val)]
+    assert len(val.image_ids) == 2 and not groups[0] & groups[1]
+
+
+@pytest.mark.parametrize("model, extra", [
+    ("fcn", ["--width", "0.0625", "--fc-filters", "8", "--variant", "fcn16s"]),
+    ("unet", ["--base-filters", "4", "--depth", "2", "--loss", "ce+dice"]),
+])
+def test_train_evaluate_predict(tmp_path, model, extra):
+    data = tmp_path / "data"
+    _write_folder(data)
+    logs = str(tmp_path / "logs")
+    common = ["--dataset", str(data), "--logs", logs]
+    semantic.run("train", _args("train", model, common + [
+        "--epochs", "1", "--steps", "1", "--image-size", "64", "--batch-size", "2"] + extra))
+    out = tmp_path / "results.json"
+    results = semantic.run("evaluate", _args("evaluate", model, common + ["--out", str(out)]))
+    assert json.loads(out.read_text())["class_names"] == ["BG", "foreground"]
+    assert 0 <= results["mean_iou"] <= 1
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.fromarray(np.zeros((33, 47, 3), np.uint8)).save(pics / "a.png")
+    Image.fromarray(np.full((70, 20, 3), 99, np.uint8)).save(pics / "b.jpg")
+    semantic.run("predict", _args("predict", model, [
+        "--logs", logs, "--images", str(pics), "--out", str(tmp_path / "pred")]))
+    mask = np.asarray(Image.open(tmp_path / "pred" / "b_mask.png"))
+    assert mask.shape == (70, 20) and set(np.unique(mask)) <= {0, 255}
+    overlay = np.asarray(Image.open(tmp_path / "pred" / "a_overlay.png"))
+    assert overlay.shape[0] >= 33 and overlay.shape[1] >= 47
+
+
+def test_missing_checkpoint_is_explained(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        semantic.run("evaluate", _args("evaluate", "unet", ["--logs", str(tmp_path)]))
