@@ -84,7 +84,9 @@ def resize_mask(mask, scale, padding, crop=None, order=0):
     if scale != 1:
         h, w = mask.shape[:2]
         new_shape = (round(h * scale), round(w * scale), mask.shape[2])
-        if dtype == bool:
+        if mask.shape[2] == 0:
+            mask = np.zeros(new_shape, dtype)
+        elif np.issubdtype(dtype, np.bool_):
             mask = resize(mask.astype(np.float32), new_shape, order=1) >= 0.5
         else:
             mask = resize(mask, new_shape, order=order).round().astype(dtype)

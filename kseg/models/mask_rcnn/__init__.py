@@ -2,6 +2,8 @@
 
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
 
+__all__ = ["MaskRCNN", "MaskRCNNConfig"]
+
 
 def __getattr__(name):
     if name == "MaskRCNN":

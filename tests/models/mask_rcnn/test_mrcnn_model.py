@@ -102,14 +102,14 @@ def test_detect_boxes_are_scaled_back_to_the_original_image(tmp_path):
 
 def test_inference_runs_on_jax_backend(tmp_path):
     code = (
-        "import sys, numpy as np; sys.path.insert(0, %r)\n"
+        f"import sys, numpy as np; sys.path.insert(0, {HERE!r})\n"
         "from helpers import TinyConfig\n"
         "from kseg.models.mask_rcnn.model import MaskRCNN\n"
         "import keras; assert keras.backend.backend() == 'jax'\n"
-        "m = MaskRCNN('inference', TinyConfig(), model_dir=%r)\n"
+        f"m = MaskRCNN('inference', TinyConfig(), model_dir={str(tmp_path)!r})\n"
         "r = m.detect([np.full((40, 70, 3), 128, np.uint8)])[0]\n"
         "assert r['masks'].shape[:2] == (40, 70), r['masks'].shape\n"
-        "print('JAX_OK', len(r['class_ids']))\n" % (HERE, str(tmp_path)))
+        "print('JAX_OK', len(r['class_ids']))\n")
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=300)

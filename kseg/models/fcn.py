@@ -1,0 +1,131 @@
+"""Fully Convolutional Networks (Long, Shelhamer & Darrell, CVPR 2015): FCN-32s/16s/8s.
+
+    model = FCN("fcn8s", backbone="vgg16", num_classes=2, fc_filters=512)
+    probs = model.predict(images)   # raw RGB 0..255, normalization is inside the model
+
+Layer names follow Long's Caffe prototxts: `fc6`, `fc7`, `score_fr`, `upscore2`,
+`score_pool4`, `fuse_pool4`, `upscore_pool4`, `score_pool3`, `fuse_pool3`,
+`upscore8` (FCN-16s: `upscore16`, FCN-32s: `upscore`). Skips are fused by SUM.
+Learned upsampling is Conv2DTranspose initialised to bilinear interpolation
+(`BilinearUpsampling`, kernel 2f - f % 2, padding "same"), so pooled features stay
+aligned without Caffe's pad-100-and-crop; inputs are padded at the bottom/right to a
+multiple of 32 inside the model and the scores cropped back to the input size.
+
+Shape shorthand:
+    images [B, H, W, 3] float RGB 0..255 (any H, W; multiples of 32 need no padding).
+    pool3 / pool4 / pool5: stride 8 / 16 / 32 encoder features.
+    output [B, H, W, K]; K = num_classes, or 1 for output_activation="sigmoid".
+"""
+
+import keras
+
+from kseg.models.backbones import build_encoder
+from kseg.models.semantic_layers import (
+    BilinearUpsampling,
+    CropToMatch,
+    InputNormalization,
+    PadToMultiple,
+    output_activation_layer,
+    output_channels,
+)
+
+VARIANTS = ("fcn32s", "fcn16s", "fcn8s")
+# Encoder layers used as pool3, pool4, pool5 (strides 8, 16, 32).
+FCN_TAPS = {
+    "vgg16": ("block3_pool", "block4_pool", "block5_pool"),
+    "resnet50": ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out"),
+}
+# fc6/fc7 width when fc_filters is None: VGG16 keeps Long's 4096; ResNet has none.
+DEFAULT_FC_FILTERS = {"vgg16": 4096, "resnet50": 0}
+
+
+def upsample(x, channels, factor, name):
+    """Learned x`factor` upsampling [B, h, w, C] -> [B, h * factor, w * factor, C]."""
+    return keras.layers.Conv2DTranspose(
+        channels, 2 * factor - factor % 2, strides=factor, padding="same", use_bias=False,
+        kernel_initializer=BilinearUpsampling(), name=name)(x)
+
+
+def score(x, channels, name, zero_init=False):
+    """1x1 class scores [B, h, w, C_in] -> [B, h, w, channels]."""
+    init = "zeros" if zero_init else "glorot_uniform"
+    return keras.layers.Conv2D(channels, 1, kernel_initializer=init, name=name)(x)
+
+
+def fc_head(pool5, fc_filters, dropout):
+    """fc6 (7x7) and fc7 (1x1) as convolutions with ReLU and dropout; no-op if 0 filters."""
+    if not fc_filters:
+        return pool5
+    x = keras.layers.Conv2D(fc_filters, 7, padding="same", activation="relu", name="fc6")(pool5)
+    x = keras.layers.Dropout(dropout, name="drop6")(x)
+    x = keras.layers.Conv2D(fc_filters, 1, activation="relu", name="fc7")(x)
+    return keras.layers.Dropout(dropout, name="drop7")(x)
+
+
+def fcn_decoder(variant, pools, fc_features, channels):
+    """Scores of the variant at stride 1: pools = (pool3, pool4, pool5) tensors.
+
+    Returns [B, H_pad, W_pad, channels] logits.
+    """
+    score_fr = score(fc_features, channels, "score_fr")
+    if variant == "fcn32s":
+        return upsample(score_fr, channels, 32, "upscore")
+    upscore2 = upsample(score_fr, channels, 2, "upscore2")
+    score_pool4 = score(pools[1], channels, "score_pool4", zero_init=True)
+    fuse_pool4 = keras.layers.Add(name="fuse_pool4")([upscore2, score_pool4])
+    if variant == "fcn16s":
+        return upsample(fuse_pool4, channels, 16, "upscore16")
+    upscore_pool4 = upsample(fuse_pool4, channels, 2, "upscore_pool4")
+    score_pool3 = score(pools[0], channels, "score_pool3", zero_init=True)
+    fuse_pool3 = keras.layers.Add(name="fuse_pool3")([upscore_pool4, score_pool3])
+    return upsample(fuse_pool3, channels, 8, "upscore8")
+
+
+def FCN(variant="fcn8s", backbone="vgg16", num_classes=21, input_shape=(None, None, 3),
+        output_activation="softmax", encoder_weights=None, encoder_freeze=False,
+        encoder_width=1.0, fc_filters=None, dropout=0.5, normalization=None, name=None):
+    """Build an FCN as a functional `keras.Model`: images [B, H, W, 3] -> [B, H, W, K].
+
+    Args:
+        variant: "fcn32s", "fcn16s" or "fcn8s".
+        backbone: "vgg16" or "resnet50".
+        num_classes: classes including background.
+        input_shape: (H, W, 3); None for any size.
+        output_activation: "softmax", "sigmoid" (num_classes 2 -> 1 channel) or "logits".
+        encoder_weights: None, "imagenet" (Keras' cached file) or a path.
+        encoder_freeze: freeze the encoder layers.
+        encoder_width: encoder filter multiplier (tests / CPU; ImageNet needs 1.0).
+        fc_filters: fc6/fc7 width (None: 4096 for VGG16, none for ResNet50; 0: no fc6/fc7).
+        dropout: dropout rate after fc6 and fc7.
+        normalization: "caffe", "standard" or "scale"; None: "caffe" with encoder
+            weights (what Keras' ImageNet weights expect), else "standard".
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"FCN variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    if backbone not in FCN_TAPS:
+        raise ValueError(f"FCN backbone must be one of {', '.join(FCN_TAPS)}, got {backbone!r}")
+    channels = output_channels(num_classes, output_activation)
+    mode = normalization or ("caffe" if encoder_weights is not None else "standard")
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = InputNormalization.for_mode(mode, name="normalize")(inputs)
+    x = PadToMultiple(32, name="pad32")(x)
+    encoder = build_encoder(backbone, inputs, x, width=encoder_width, weights=encoder_weights,
+                            freeze=encoder_freeze)
+    pools = [encoder.get_layer(layer).output for layer in FCN_TAPS[backbone]]
+    fc_filters = DEFAULT_FC_FILTERS[backbone] if fc_filters is None else fc_filters
+    logits = fcn_decoder(variant, pools, fc_head(pools[2], fc_filters, dropout), channels)
+    logits = CropToMatch(name="crop")([logits, inputs])
+    outputs = output_activation_layer(output_activation)(logits)
+    return keras.Model(inputs, outputs, name=name or f"{variant}_{backbone}")
+
+
+def build_fcn(config, input_shape=None):
+    """An FCN from an `FCNConfig` (FCN_VARIANT, BACKBONE, NUM_CLASSES, OUTPUT_ACTIVATION,
+    ENCODER_WEIGHTS, ENCODER_FREEZE, ENCODER_WIDTH, FCN_FC_FILTERS, FCN_DROPOUT)."""
+    return FCN(
+        variant=config.FCN_VARIANT, backbone=config.BACKBONE, num_classes=config.NUM_CLASSES,
+        input_shape=input_shape or (None, None, config.IMAGE_CHANNEL_COUNT),
+        output_activation=config.OUTPUT_ACTIVATION, encoder_weights=config.ENCODER_WEIGHTS,
+        encoder_freeze=config.ENCODER_FREEZE, encoder_width=config.ENCODER_WIDTH,
+        fc_filters=config.FCN_FC_FILTERS, dropout=config.FCN_DROPOUT,
+        name=config.NAME)
