@@ -15,6 +15,14 @@ from kseg.models.mask_rcnn.config import MaskRCNNConfig
 
 __version__ = "0.1.0"
 
+
+def set_run_eagerly(enabled=True):
+    """Run compiled functions eagerly; see `kseg.utils.runtime.set_run_eagerly`."""
+    from kseg.utils.runtime import set_run_eagerly as _set
+
+    return _set(enabled)
+
+
 _LAZY = {
     "MaskRCNN": "kseg.models.mask_rcnn.model",
     "build_fcn": "kseg.models.fcn",
@@ -31,7 +39,7 @@ _LAZY = {
 }
 
 __all__ = ["Config", "ConfigError", "DataError", "Dataset", "FCNConfig", "MaskRCNNConfig",
-           "SemanticConfig", "UNetConfig", "__version__", *_LAZY]
+           "SemanticConfig", "UNetConfig", "__version__", "set_run_eagerly", *_LAZY]
 
 
 def __getattr__(name):
