@@ -151,11 +151,12 @@ class Config:
     _DERIVED = ()
 
     def to_json(self, path=None):
+        """The JSON text; with `path`, also written there atomically (and the path returned)."""
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path is not None:
             from kseg.utils.io import atomic_write_text
 
-            atomic_write_text(path, text)
+            return atomic_write_text(path, text)
         return text
 
     @classmethod
@@ -195,6 +196,8 @@ class SemanticConfig(Config):
     BACKBONE = "vgg16"
     ENCODER_WEIGHTS = None
     ENCODER_FREEZE = False
+    # Encoder filter multiplier (1.0 = published widths; ImageNet weights need 1.0).
+    ENCODER_WIDTH = 1.0
     # "logits", "softmax" or "sigmoid" (sigmoid needs NUM_CLASSES == 2 -> 1 channel).
     OUTPUT_ACTIVATION = "softmax"
     # Loss: "ce", "dice", "focal", or sums like "ce+dice". CLASS_WEIGHTS: None or list.
@@ -202,6 +205,14 @@ class SemanticConfig(Config):
     CLASS_WEIGHTS = None
     # Class index ignored by loss and metrics (None: none).
     IGNORE_INDEX = None
+    # Class names including "BG" (for tables and overlays; None: class_0, class_1, ...).
+    CLASS_NAMES = None
+    # Focal loss focusing parameter (used when LOSS contains "focal").
+    FOCAL_GAMMA = 2.0
+    # Learning-rate schedule: "plateau" (ReduceLROnPlateau), "cosine" or None.
+    LR_SCHEDULE = "plateau"
+    # Stop after this many epochs without val_loss improvement (None: never).
+    EARLY_STOPPING_PATIENCE = None
 
     def validate(self):
         super().validate()
@@ -214,6 +225,9 @@ class SemanticConfig(Config):
         parts = str(self.LOSS).split("+")
         self._check(all(p.strip() in ("ce", "dice", "focal") for p in parts), "LOSS",
                     "ce, dice, focal or a sum such as 'ce+dice'")
+        self._check(self.LR_SCHEDULE in (None, "plateau", "cosine"), "LR_SCHEDULE",
+                    "None, plateau or cosine")
+        self._check(_positive_number(self.ENCODER_WIDTH), "ENCODER_WIDTH", "a number > 0")
 
 
 class FCNConfig(SemanticConfig):
@@ -225,6 +239,10 @@ class FCNConfig(SemanticConfig):
     IMAGE_MIN_DIM = 512
     IMAGE_MAX_DIM = 512
     IMAGES_PER_GPU = 1
+    # fc6 (7x7) / fc7 (1x1) width (None: 4096 for vgg16, no fc6/fc7 for resnet50) and
+    # their dropout rate.
+    FCN_FC_FILTERS = None
+    FCN_DROPOUT = 0.5
 
     def validate(self):
         super().validate()
@@ -244,6 +262,8 @@ class UNetConfig(SemanticConfig):
     # "same" (default) or "valid" (the paper's variant with cropped skips).
     UNET_PADDING = "same"
     UNET_BATCHNORM = True
+    # Dropout rate at the bottleneck (0 disables it).
+    UNET_DROPOUT = 0.0
 
     def validate(self):
         super().validate()
