@@ -1,0 +1,271 @@
+"""Training FCN / U-Net models: compile from a config, fit, checkpoint, resume.
+
+    history = train_semantic(model, config, train_ds, val_ds, epochs=10, model_dir="logs")
+    train_semantic(model, config, train_ds, val_ds, epochs=20, weights="last")  # resume
+
+Logs go to `model_dir/<name><YYYYmmddTHHMM>/`: `config.json`, one checkpoint per epoch
+`kseg_<name>_<epoch:04d>.weights.h5` (written to a temporary file, then `os.replace`d,
+so no half-written checkpoint is ever left), `history.csv`, and TensorBoard events
+when tensorboard is installed. Resuming from a checkpoint (`weights="last"` or its
+path) continues in its folder and its epoch numbering, as Matterport's `set_log_dir`.
+
+`evaluate_semantic` and `predict_semantic` (re-exported from `kseg.semantic_eval`)
+work at the ORIGINAL image size.
+"""
+
+import datetime
+import importlib.util
+import math
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kseg.data.dataset import Dataset
+from kseg.data.molding import resize
+from kseg.losses import loss_from_config
+from kseg.metrics import default_metrics
+from kseg.semantic_eval import evaluate_semantic, mean_mask_prior, predict_semantic
+from kseg.utils.io import atomic_path
+
+__all__ = ["AtomicCheckpoint", "InMemoryDataset", "checkpoint_path", "compile_semantic",
+           "epoch_from_checkpoint", "evaluate_semantic", "find_last", "make_optimizer",
+           "mean_mask_prior", "predict_semantic", "train_semantic"]
+
+CHECKPOINT_RE = re.compile(r"^kseg_(?P<name>.+)_(?P<epoch>\d{4,})\.weights\.h5$")
+
+
+# === Log folders and checkpoints ===
+def log_dir_for(model_dir, name, now=None):
+    """`model_dir/<name><YYYYmmddTHHMM>` for a new training run."""
+    now = now or datetime.datetime.now()
+    return Path(model_dir) / f"{name.lower()}{now:%Y%m%dT%H%M}"
+
+
+def checkpoint_path(log_dir, name, epoch):
+    """`log_dir/kseg_<name>_<epoch:04d>.weights.h5` (epoch counted from 1)."""
+    return Path(log_dir) / f"kseg_{name.lower()}_{int(epoch):04d}.weights.h5"
+
+
+def epoch_from_checkpoint(path):
+    """The epoch number in a checkpoint file name, or None if it is not one of ours."""
+    match = CHECKPOINT_RE.match(Path(path).name)
+    return int(match.group("epoch")) if match else None
+
+
+def find_last(model_dir, name):
+    """Path of the last checkpoint of the newest `model_dir/<name>*` run folder.
+
+    Raises FileNotFoundError naming the folder when there is none.
+    """
+    name = name.lower()
+    root = Path(model_dir)
+    runs = sorted(p for p in root.glob(f"{name}*") if p.is_dir()) if root.is_dir() else []
+    for run in reversed(runs):
+        checkpoints = sorted((p for p in run.iterdir() if epoch_from_checkpoint(p) is not None
+                              and CHECKPOINT_RE.match(p.name).group("name") == name),
+                             key=epoch_from_checkpoint)
+        if checkpoints:
+            return checkpoints[-1]
+    raise FileNotFoundError(f"no checkpoint kseg_{name}_NNNN.weights.h5 in a {root}/{name}* "
+                            f"folder; train first or pass a weights path.")
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Save the model's weights after every epoch to `checkpoint_path(log_dir, name, epoch)`,
+    through a temporary file in the same folder and `os.replace`."""
+
+    def __init__(self, log_dir, name):
+        super().__init__()
+        self.log_dir, self.name = Path(log_dir), name
+        self.last_path = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        path = checkpoint_path(self.log_dir, self.name, epoch + 1)
+        with atomic_path(path) as tmp:
+            self.model.save_weights(tmp)
+        self.last_path = path
+
+
+# === Compiling ===
+def make_optimizer(config):
+    """Keras optimizer from OPTIMIZER, LEARNING_RATE, LEARNING_MOMENTUM, WEIGHT_DECAY
+    (decoupled) and GRADIENT_CLIP_NORM."""
+    common = dict(learning_rate=config.LEARNING_RATE, clipnorm=config.GRADIENT_CLIP_NORM,
+                  weight_decay=config.WEIGHT_DECAY or None)
+    if config.OPTIMIZER == "sgd":
+        return keras.optimizers.SGD(momentum=config.LEARNING_MOMENTUM, **common)
+    if config.OPTIMIZER == "adamw":
+        return keras.optimizers.AdamW(**{**common, "weight_decay": config.WEIGHT_DECAY})
+    return keras.optimizers.Adam(**common)
+
+
+def compile_semantic(model, config, metrics=None):
+    """Compile with the config's optimizer, loss (LOSS, CLASS_WEIGHTS, IGNORE_INDEX) and
+    `default_metrics`; freezes BatchNorm layers when TRAIN_BN is False."""
+    if config.TRAIN_BN is False:
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+    if metrics is None:
+        metrics = default_metrics(config.NUM_CLASSES, config.OUTPUT_ACTIVATION,
+                                  config.IGNORE_INDEX)
+    model.compile(optimizer=make_optimizer(config), loss=loss_from_config(config),
+                  metrics=metrics)
+    return model
+
+
+# === Callbacks ===
+def cosine_schedule(base_lr, epochs, min_fraction=0.01):
+    """Per-epoch cosine decay from base_lr to base_lr * min_fraction over `epochs`."""
+
+    def schedule(epoch, lr=None):
+        progress = min(epoch / max(epochs - 1, 1), 1.0)
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
+        return base_lr * (min_fraction + (1 - min_fraction) * cosine)
+
+    return schedule
+
+
+def make_callbacks(config, log_dir, epochs, has_validation):
+    """Checkpoint, CSV log, LR schedule, optional early stopping and TensorBoard."""
+    monitor = "val_loss" if has_validation else "loss"
+    callbacks = [AtomicCheckpoint(log_dir, config.NAME),
+                 keras.callbacks.CSVLogger(str(Path(log_dir) / "history.csv"), append=True)]
+    if config.LR_SCHEDULE == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
+                                                           patience=3, min_lr=1e-6))
+    elif config.LR_SCHEDULE == "cosine":
+        callbacks.append(keras.callbacks.LearningRateScheduler(
+            cosine_schedule(config.LEARNING_RATE, epochs)))
+    if config.EARLY_STOPPING_PATIENCE:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=config.EARLY_STOPPING_PATIENCE, restore_best_weights=True))
+    if importlib.util.find_spec("tensorboard") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False))
+    return callbacks
+
+
+# === Data ===
+class InMemoryDataset(Dataset):
+    """A training copy of `dataset` held in memory, each sample pre-scaled to fit the config's
+    IMAGE_MAX_DIM ("square" mode; other modes keep the original size).
+
+    The pipeline's own resize then has scale 1, so epochs after the first skip decoding
+    and resizing. Evaluate on the original dataset (original-size ground truth).
+    load_image -> [h, w, 3] uint8; load_semantic_mask -> [h, w] int32.
+    """
+
+    def __init__(self, dataset, config):
+        super().__init__()
+        self.base, self.config = dataset, config
+        self.image_info = [dict(info) for info in dataset.image_info]
+        self.class_info = list(dataset.class_info)
+        self.prepare()
+        self._cache = {}
+
+    def _load(self, image_id):
+        if image_id not in self._cache:
+            image = self.base.load_image(image_id)
+            class_map = np.asarray(self.base.load_semantic_mask(image_id), np.int32)
+            if self.config.IMAGE_RESIZE_MODE == "square":
+                scale = self.config.IMAGE_MAX_DIM / max(image.shape[:2])
+                size = tuple(max(1, round(side * scale)) for side in image.shape[:2])
+                if size != image.shape[:2]:
+                    image = resize(image, size).round().astype(np.uint8)
+                    class_map = resize(class_map, size, order=0).astype(np.int32)
+            self._cache[image_id] = (image, class_map)
+        return self._cache[image_id]
+
+    def load_image(self, image_id):
+        return self._load(image_id)[0].copy()
+
+    def load_semantic_mask(self, image_id):
+        return self._load(image_id)[1].copy()
+
+    def image_size(self, image_id):
+        return self._load(image_id)[0].shape[:2]
+
+    def image_reference(self, image_id):
+        return self.base.image_reference(image_id)
+
+
+class RepeatedSequence(keras.utils.PyDataset):
+    """`steps` batches per epoch drawn cyclically from a sequence of any length."""
+
+    def __init__(self, sequence, steps):
+        super().__init__(workers=getattr(sequence, "workers", 1),
+                         use_multiprocessing=getattr(sequence, "use_multiprocessing", False),
+                         max_queue_size=getattr(sequence, "max_queue_size", 10))
+        self.sequence, self.steps = sequence, int(steps)
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, index):
+        return self.sequence[index % len(self.sequence)]
+
+    def on_epoch_end(self):
+        self.sequence.on_epoch_end()
+
+
+def as_sequence(data, config, shuffle, augmentation=None, steps=None):
+    """A Dataset -> `SemanticSequence`; a PyDataset is used as is. Repeated to `steps`."""
+    if not isinstance(data, keras.utils.PyDataset):
+        from kseg.data.semantic_pipeline import SemanticSequence
+
+        data = SemanticSequence(data, config, shuffle=shuffle, augmentation=augmentation)
+    if steps and steps != len(data):
+        data = RepeatedSequence(data, steps)
+    return data
+
+
+# === Training ===
+def resolve_weights(model, weights, model_dir, name):
+    """Load `weights` (None, "last" or a path) -> (log dir to continue or None, epoch)."""
+    if weights is None or str(weights).lower() == "none":
+        return None, 0
+    if str(weights).lower() == "imagenet":
+        raise ValueError("weights='imagenet' is an encoder setting: set "
+                         "config.ENCODER_WEIGHTS = 'imagenet' before building the model.")
+    path = find_last(model_dir, name) if weights == "last" else Path(weights)
+    if not path.exists():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    model.load_weights(path)
+    epoch = epoch_from_checkpoint(path)
+    return (path.parent, epoch) if epoch is not None else (None, 0)
+
+
+def train_semantic(model, config, train_dataset, val_dataset=None, epochs=1, model_dir="logs",
+                   augmentation=None, weights=None, callbacks=None, verbose=1):
+    """Compile `model` from `config` and fit it; returns the Keras `History`.
+
+    Args:
+        model: an FCN / U-Net `keras.Model` (output of the input's size).
+        config: its `SemanticConfig` (STEPS_PER_EPOCH, VALIDATION_STEPS, BATCH_SIZE, ...).
+        train_dataset, val_dataset: kseg `Dataset`s (wrapped in `SemanticSequence`) or
+            PyDatasets of (images [B, S, S, 3] float 0..255, class maps [B, S, S] int32).
+        epochs: the epoch number to train up to (resumed runs continue their numbering).
+        model_dir: parent of the run folders.
+        augmentation: passed to the training `SemanticSequence`.
+        weights: None, "last" (newest checkpoint of config.NAME in model_dir) or a path.
+        callbacks: extra Keras callbacks.
+    The History gains `log_dir` and `checkpoint` (path of the last saved epoch).
+    """
+    log_dir, initial_epoch = resolve_weights(model, weights, model_dir, config.NAME)
+    log_dir = Path(log_dir or log_dir_for(model_dir, config.NAME))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    config.to_json(log_dir / "config.json")
+    compile_semantic(model, config)
+    train = as_sequence(train_dataset, config, True, augmentation, config.STEPS_PER_EPOCH)
+    val = None
+    if val_dataset is not None and config.VALIDATION_STEPS:
+        val = as_sequence(val_dataset, config, False)
+    all_callbacks = make_callbacks(config, log_dir, epochs, val is not None) + list(callbacks or [])
+    val_steps = None if val is None else min(config.VALIDATION_STEPS, len(val))
+    history = model.fit(train, validation_data=val, epochs=epochs, initial_epoch=initial_epoch,
+                        validation_steps=val_steps, callbacks=all_callbacks, verbose=verbose)
+    history.log_dir = log_dir
+    history.checkpoint = all_callbacks[0].last_path
+    return history

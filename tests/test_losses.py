@@ -1,0 +1,107 @@
+"""Segmentation losses against hand-computed values."""
+
+import keras
+import numpy as np
+import pytest
+
+from kseg.losses import (
+    SegmentationLoss,
+    cross_entropy,
+    dice_loss,
+    focal_loss,
+    loss_from_config,
+    make_loss,
+)
+
+Y_TRUE = np.array([[[0, 1], [1, 2]]], np.int32)                     # [1, 2, 2]
+PROBS = np.array([[[[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]],
+                   [[0.3, 0.3, 0.4], [0.2, 0.2, 0.6]]]], np.float32)  # [1, 2, 2, 3]
+P_TRUE = np.array([0.7, 0.8, 0.3, 0.6])
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def test_cross_entropy_by_hand():
+    np.testing.assert_allclose(_np(cross_entropy(Y_TRUE, PROBS)), [-np.log(P_TRUE).mean()],
+                               rtol=1e-5)
+
+
+def test_class_weights_and_ignore_index():
+    weights = [1.0, 2.0, 0.5]
+    expected = -(np.log(0.7) + 2 * np.log(0.8) + 2 * np.log(0.3) + 0.5 * np.log(0.6)) / 4
+    np.testing.assert_allclose(_np(cross_entropy(Y_TRUE, PROBS, class_weights=weights)),
+                               [expected], rtol=1e-5)
+    ignored = -(np.log(0.7) + np.log(0.6)) / 2  # class 1 pixels ignored
+    np.testing.assert_allclose(_np(cross_entropy(Y_TRUE, PROBS, ignore_index=1)), [ignored],
+                               rtol=1e-5)
+    y_255 = np.where(Y_TRUE == 1, 255, Y_TRUE)  # an ignore label outside the classes
+    np.testing.assert_allclose(_np(cross_entropy(y_255, PROBS, ignore_index=255)), [ignored],
+                               rtol=1e-5)
+
+
+def test_logits_sigmoid_and_softmax_agree():
+    logits = np.log(PROBS)
+    np.testing.assert_allclose(_np(cross_entropy(Y_TRUE, logits, "logits")),
+                               _np(cross_entropy(Y_TRUE, PROBS)), rtol=1e-5)
+    y = np.array([[[0, 1], [1, 0]]], np.int32)
+    p = np.array([[[[0.2], [0.9]], [[0.6], [0.4]]]], np.float32)
+    two = np.concatenate([1 - p, p], axis=-1)
+    for fn in (cross_entropy, focal_loss):
+        np.testing.assert_allclose(_np(fn(y, p, "sigmoid")), _np(fn(y, two, "softmax")),
+                                   rtol=1e-5)
+        np.testing.assert_allclose(_np(fn(y, np.log(p / (1 - p)), "logits")),
+                                   _np(fn(y, p, "sigmoid")), rtol=1e-4)
+
+
+def test_dice_by_hand():
+    onehot = np.eye(3)[Y_TRUE[0]].reshape(4, 3)
+    probs = PROBS[0].reshape(4, 3)
+    dice = (2 * (probs * onehot).sum(0) + 1) / (probs.sum(0) + onehot.sum(0) + 1)
+    np.testing.assert_allclose(_np(dice_loss(Y_TRUE, PROBS)), [1 - dice.mean()], rtol=1e-5)
+    # Binary 1-channel: foreground Dice only.
+    y = np.array([[[0, 1], [1, 0]]], np.int32)
+    p = np.array([[[[0.2], [0.9]], [[0.6], [0.4]]]], np.float32)
+    expected = 1 - (2 * 1.5 + 1) / (2.1 + 2 + 1)
+    np.testing.assert_allclose(_np(dice_loss(y, p, "sigmoid")), [expected], rtol=1e-5)
+
+
+def test_dice_over_the_batch_or_per_image():
+    y = np.array([[[0, 1]], [[0, 0]]], np.int32)                    # [2, 1, 2]
+    p = np.array([[[[0.2], [0.9]]], [[[0.6], [0.4]]]], np.float32)  # [2, 1, 2, 1]
+    batch = 1 - (2 * 0.9 + 1) / (2.1 + 1 + 1)
+    np.testing.assert_allclose(_np(dice_loss(y, p, "sigmoid")), [batch, batch], rtol=1e-5)
+    per_image = [1 - (2 * 0.9 + 1) / (1.1 + 1 + 1), 1 - 1 / (1.0 + 1)]
+    np.testing.assert_allclose(_np(dice_loss(y, p, "sigmoid", per_image=True)), per_image,
+                               rtol=1e-5)
+
+
+def test_focal_reduces_to_cross_entropy_at_gamma_zero():
+    np.testing.assert_allclose(_np(focal_loss(Y_TRUE, PROBS, gamma=0.0)),
+                               _np(cross_entropy(Y_TRUE, PROBS)), rtol=1e-5)
+    expected = -((1 - P_TRUE) ** 2 * np.log(P_TRUE)).mean()
+    np.testing.assert_allclose(_np(focal_loss(Y_TRUE, PROBS, gamma=2.0)), [expected], rtol=1e-5)
+
+
+def test_make_loss_sums_terms_and_round_trips():
+    loss = make_loss("ce+dice")
+    total = float(_np(loss(Y_TRUE, PROBS)))
+    parts = float(_np(cross_entropy(Y_TRUE, PROBS))[0] + _np(dice_loss(Y_TRUE, PROBS))[0])
+    assert total == pytest.approx(parts, rel=1e-5)
+    restored = keras.losses.deserialize(keras.losses.serialize(
+        make_loss("focal+dice", activation="sigmoid", class_weights=[1, 3], ignore_index=255)))
+    assert isinstance(restored, SegmentationLoss)
+    assert restored.terms == ("focal", "dice") and restored.class_weights == [1.0, 3.0]
+    assert restored.ignore_index == 255 and restored.activation == "sigmoid"
+    with pytest.raises(ValueError, match="unknown loss"):
+        make_loss("ce+lovasz")
+
+
+def test_loss_from_config():
+    from kseg.config import UNetConfig
+
+    config = UNetConfig(NUM_CLASSES=2, LOSS="ce+dice", OUTPUT_ACTIVATION="sigmoid",
+                        CLASS_WEIGHTS=[1.0, 4.0])
+    loss = loss_from_config(config)
+    assert loss.terms == ("ce", "dice") and loss.class_weights == [1.0, 4.0]
