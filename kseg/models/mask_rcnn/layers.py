@@ -108,7 +108,8 @@ class TimeDistributed(keras.layers.Wrapper):
     """
 
     def build(self, input_shape):
-        self.layer.build((None, *input_shape[2:]))
+        if not self.layer.built:
+            self.layer.build((None, *input_shape[2:]))
         self.built = True
 
     def call(self, inputs, training=None):
