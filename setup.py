@@ -34,6 +34,8 @@ setup(
             "ipykernel",
             "ruff",
             "jax[cpu]",
+            "onnxruntime",
+            "tf2onnx",
         ],
     },
     entry_points={"console_scripts": ["kseg=kseg.cli:main"]},
