@@ -128,3 +128,16 @@ def test_matterport_layer_names_are_present(tmp_path, mode):
     rpn = model.get_layer("rpn_model")
     assert [layer.name for layer in rpn.layers if layer.weights] == [
         "rpn_conv_shared", "rpn_class_raw", "rpn_bbox_pred"]
+
+
+def test_training_lowers_all_five_losses_on_car_damage(tmp_path, car_damage_dir):
+    from kseg.data import load_via
+
+    dataset = load_via(car_damage_dir, "train")
+    config = TinyConfig(NUM_CLASSES=2, IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128,
+                        MINI_MASK_SHAPE=(28, 28))
+    batch, _ = build_batch(dataset, config, [0, 1], rng=np.random.default_rng(0))
+    assert batch["input_gt_class_ids"].max() == 1
+    model = MaskRCNN("training", config, model_dir=tmp_path)
+    model.compile(3e-3)
+    _assert_losses_fall(_loss_curve(model, batch, 25))

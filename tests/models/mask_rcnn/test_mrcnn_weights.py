@@ -64,3 +64,24 @@ def test_fine_tune_exclude_with_another_class_count(tmp_path):
     report = mine.load_weights(tmp_path / "coco.h5", by_name=True, exclude=FINE_TUNE_EXCLUDE)
     assert {"mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_mask"} <= set(report.skipped)
     assert "res5c_branch2c" in report.loaded and "rpn_model" in report.loaded
+
+
+def test_imagenet_resnet50_layout_loads_the_backbone_only(tmp_path):
+    """fchollet's resnet50 notop file: backbone groups only, same names as Matterport's."""
+    source = MaskRCNN("inference", _config(), tmp_path).keras_model
+    backbone = [layer for layer in source.layers if layer.name.startswith(("conv1", "bn_conv1",
+                                                                           "res", "bn"))]
+    from kseg.saving.fixtures import legacy_weight_names, write_matterport_fixture
+    from kseg.saving.legacy_h5 import legacy_weights
+
+    rng = np.random.default_rng(5)
+    groups = []
+    for layer in backbone:
+        arrays = [rng.uniform(0.5, 1.5, v.shape).astype("float32") for v in legacy_weights(layer)]
+        groups.append((layer.name, list(zip(legacy_weight_names(layer), arrays))))
+    write_matterport_fixture(tmp_path / "resnet50_notop.h5", groups, full_model=True)
+    target = MaskRCNN("training", _config(), tmp_path)
+    report = target.load_weights(tmp_path / "resnet50_notop.h5", by_name=True)
+    assert "res5c_branch2c" in report.loaded and "mrcnn_mask" not in report.loaded
+    np.testing.assert_array_equal(target.keras_model.get_layer("res3a_branch1").kernel.numpy(),
+                                  dict(groups)["res3a_branch1"][0][1])
