@@ -40,7 +40,7 @@ def _sample(name):
 
 
 def setup(model_name):
-    """(config, build function, train dataset, val dataset) of a benchmark row."""
+    """(config, build function, train dataset, val dataset, augmentation) of a row."""
     from kseg.data.paths import dataset_path
 
     if model_name == "unet":
@@ -48,12 +48,14 @@ def setup(model_name):
 
         smoke = _sample("smoke")
         train, val = smoke.load_smoke_datasets(dataset_path("smoke_fss", "FSS"))
-        return smoke.SmokeConfig(), build_unet, train, val
+        config = smoke.SmokeConfig()
+        return config, build_unet, train, val, smoke.augmentation(config.SEED)
     from kseg.models.fcn import build_fcn
 
     road = _sample("road")
     train, val = road.load_road_datasets(dataset_path("road_camvid", "CamVid"))
-    return road.RoadConfig(), build_fcn, train, val
+    config = road.RoadConfig()
+    return config, build_fcn, train, val, road.augmentation(config.SEED)
 
 
 def measure_speed(model, batch, side, repeats=5):
@@ -73,14 +75,14 @@ def measure_speed(model, batch, side, repeats=5):
     return infer_ms, repeats * batch / (time.perf_counter() - start)
 
 
-def train_for(model, config, train, budget_s):
-    """Train on `train` batches until `budget_s` seconds have passed -> (steps, images)."""
-    from kseg.data.augment import default_augmentation
+def train_for(model, config, train, augmentation, budget_s):
+    """Train on `train` batches (the config's constant learning rate, the sample's
+    augmentation) until `budget_s` seconds have passed -> (steps, images)."""
     from kseg.data.semantic_pipeline import SemanticSequence
     from kseg.train import InMemoryDataset
 
     sequence = SemanticSequence(InMemoryDataset(train, config), config, shuffle=True,
-                                augmentation=default_augmentation("semantic", seed=config.SEED))
+                                augmentation=augmentation)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < budget_s:
         images, labels = sequence[steps % len(sequence)]
@@ -95,11 +97,11 @@ def run_one(model_name, budget_s):
     """One benchmark row as a dict (run in a subprocess for a clean peak memory)."""
     from kseg.train import compile_semantic, evaluate_semantic
 
-    config, build, train, val = setup(model_name)
+    config, build, train, val, augmentation = setup(model_name)
     batch, side = SPEED_SHAPES[model_name]
     infer_ms, train_ips = measure_speed(compile_semantic(build(config), config), batch, side)
     model = compile_semantic(build(config), config)
-    steps, seen = train_for(model, config, train, budget_s)
+    steps, seen = train_for(model, config, train, augmentation, budget_s)
     results = evaluate_semantic(model, val, config)
     foreground = results["class_names"][1]
     return {"model": model_name, "input": f"{batch}x{side}x{side}", "infer_ms": infer_ms,
@@ -114,9 +116,10 @@ def table(rows):
 
     headers = ["model", "input", "params", "infer ms/img", "train img/s", "peak MB",
                "budget s", "steps", "class", "IoU", "mean IoU"]
-    body = [[r["model"], r["input"], r["params"], r["infer_ms"], r["train_ips"], r["peak_mb"],
-             r["budget_s"], r["steps"], r["class"], r["iou"], r["mean_iou"]] for r in rows]
-    return format_table(body, headers, floatfmt=".3g")
+    body = [[r["model"], r["input"], r["params"], f"{r['infer_ms']:.1f}", f"{r['train_ips']:.1f}",
+             f"{r['peak_mb']:.0f}", f"{r['budget_s']:.0f}", r["steps"], r["class"],
+             f"{r['iou']:.3f}", f"{r['mean_iou']:.3f}"] for r in rows]
+    return format_table(body, headers)
 
 
 def main(argv=None):

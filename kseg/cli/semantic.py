@@ -262,34 +262,39 @@ def predict_command(config, checkpoint, image_dir, out_dir):
 
 
 def run(command, args):
-    """Run `command` for `args.model` with parsed `args`."""
-    config_class = MODELS[args.model]
-    name = args.name or args.model
+    """Run `command` for `args.model` with parsed `args`; returns 0 (the exit status)."""
     if command == "train":
-        train, val = load_semantic_data(args, args.model)
-        config = make_config(args, train.class_names)
-        resume = args.weights not in ("none", "imagenet", None)
-        if resume:
-            config = load_run_config(config_class, resolve_checkpoint(args.weights, args.logs,
-                                                                      name)) or config
-        if args.steps:
-            config.STEPS_PER_EPOCH = args.steps
-        else:
-            config.STEPS_PER_EPOCH = max(1, len(train.image_ids) // config.BATCH_SIZE)
-        config.VALIDATION_STEPS = max(1, len(val.image_ids) // config.BATCH_SIZE)
-        return train_command(config, train, val, args.epochs, args.logs,
-                             args.weights if resume else None,
-                             augmentation=None if args.no_augment else "default")
-    checkpoint = resolve_checkpoint(args.weights, args.logs, name)
-    config = load_run_config(config_class, checkpoint)
+        _run_train(args)
+        return 0
+    checkpoint = resolve_checkpoint(args.weights, args.logs, args.name or args.model)
+    config = load_run_config(MODELS[args.model], checkpoint)
     if config is None:
         raise FileNotFoundError(f"no config.json beside {checkpoint}; evaluate / predict need "
                                 f"the config saved by `kseg train`.")
     if command == "evaluate":
         _, val = load_semantic_data(args, args.model)
-        return evaluate_command(config, val, checkpoint, args.out)
-    if command == "predict":
+        evaluate_command(config, val, checkpoint, args.out)
+    elif command == "predict":
         if not args.out:
-            raise ValueError("predict needs --out <folder> for the PNG files")
-        return predict_command(config, checkpoint, args.images, args.out)
-    raise ValueError(f"unknown command {command!r}; expected train, evaluate or predict")
+            from kseg.cli import CLIError
+
+            raise CLIError("predict needs --out <folder> for the PNG files")
+        predict_command(config, checkpoint, args.images, args.out)
+    else:
+        raise ValueError(f"unknown command {command!r}; expected train, evaluate or predict")
+    return 0
+
+
+def _run_train(args):
+    """`kseg train fcn|unet`: data, config (from the checkpoint's run when resuming), fit."""
+    train, val = load_semantic_data(args, args.model)
+    config = make_config(args, train.class_names)
+    resume = args.weights not in ("none", "imagenet", None)
+    if resume:
+        checkpoint = resolve_checkpoint(args.weights, args.logs, args.name or args.model)
+        config = load_run_config(MODELS[args.model], checkpoint) or config
+    config.STEPS_PER_EPOCH = args.steps or max(1, len(train.image_ids) // config.BATCH_SIZE)
+    config.VALIDATION_STEPS = max(1, len(val.image_ids) // config.BATCH_SIZE)
+    return train_command(config, train, val, args.epochs, args.logs,
+                         args.weights if resume else None,
+                         augmentation=None if args.no_augment else "default")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kseg.cli import main as kseg_main
 from kseg.cli import semantic
 
 
@@ -55,24 +56,26 @@ def test_train_evaluate_predict(tmp_path, model, extra):
     _write_folder(data)
     logs = str(tmp_path / "logs")
     common = ["--dataset", str(data), "--logs", logs]
-    semantic.run("train", _args("train", model, common + [
-        "--epochs", "1", "--steps", "1", "--image-size", "64", "--batch-size", "2"] + extra))
+    assert kseg_main(["train", model] + common + [
+        "--epochs", "1", "--steps", "1", "--image-size", "64", "--batch-size", "2"] + extra) == 0
     out = tmp_path / "results.json"
-    results = semantic.run("evaluate", _args("evaluate", model, common + ["--out", str(out)]))
-    assert json.loads(out.read_text())["class_names"] == ["BG", "foreground"]
-    assert 0 <= results["mean_iou"] <= 1
+    assert kseg_main(["evaluate", model] + common + ["--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["class_names"] == ["BG", "foreground"] and 0 <= results["mean_iou"] <= 1
     pics = tmp_path / "pics"
     pics.mkdir()
     Image.fromarray(np.zeros((33, 47, 3), np.uint8)).save(pics / "a.png")
     Image.fromarray(np.full((70, 20, 3), 99, np.uint8)).save(pics / "b.jpg")
-    semantic.run("predict", _args("predict", model, [
-        "--logs", logs, "--images", str(pics), "--out", str(tmp_path / "pred")]))
+    assert semantic.run("predict", _args("predict", model, [
+        "--logs", logs, "--images", str(pics), "--out", str(tmp_path / "pred")])) == 0
     mask = np.asarray(Image.open(tmp_path / "pred" / "b_mask.png"))
     assert mask.shape == (70, 20) and set(np.unique(mask)) <= {0, 255}
     overlay = np.asarray(Image.open(tmp_path / "pred" / "a_overlay.png"))
     assert overlay.shape[0] >= 33 and overlay.shape[1] >= 47
 
 
-def test_missing_checkpoint_is_explained(tmp_path):
+def test_missing_checkpoint_is_explained(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         semantic.run("evaluate", _args("evaluate", "unet", ["--logs", str(tmp_path)]))
+    assert kseg_main(["evaluate", "unet", "--logs", str(tmp_path)]) == 2
+    assert "no checkpoint" in capsys.readouterr().err

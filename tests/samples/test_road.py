@@ -87,3 +87,6 @@ def test_cli_train_then_evaluate_on_generated_scenes(tmp_path):
     assert saved["class_names"] == ["BG", "road"] and saved["num_images"] == 40
     assert saved["mean_iou"] == pytest.approx(results["mean_iou"])
     assert 0.0 <= saved["maxf"] <= 1.0
+    priors = road.main(["prior"])
+    assert set(priors) == {"mean_mask", "all_foreground"}
+    assert priors["all_foreground"]["iou"]["BG"] == 0.0
