@@ -264,6 +264,9 @@ class UNetConfig(SemanticConfig):
     UNET_BATCHNORM = True
     # Dropout rate at the bottleneck (0 disables it).
     UNET_DROPOUT = 0.0
+    # Sigmoid models: initial foreground probability (classifier bias log(p / (1 - p)));
+    # None: zero bias (p = 0.5).
+    UNET_FOREGROUND_PRIOR = None
 
     def validate(self):
         super().validate()

@@ -110,6 +110,15 @@ def test_predict_and_evaluate_at_original_size():
     assert np.asarray(results["confusion_matrix"]).sum() == 3 * 40 * 72
 
 
+def test_in_memory_dataset_prescales_to_the_molded_size():
+    base = RoadScenesDataset(2, 100, 50, seed=0)
+    cached = InMemoryDataset(base, _config())
+    assert cached.load_image(1).shape == (64, 32, 3)
+    assert cached.load_semantic_mask(1).shape == (64, 32)
+    assert set(np.unique(cached.load_semantic_mask(1))) <= {0, 1}
+    assert cached.class_names == base.class_names and len(cached.image_ids) == 2
+
+
 def test_mean_mask_prior_by_hand():
     train = RoadScenesDataset(4, 32, 32, seed=0)
     results = mean_mask_prior(train, train)

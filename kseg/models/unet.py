@@ -22,6 +22,8 @@ Shape shorthand:
     K = num_classes, or 1 for output_activation="sigmoid".
 """
 
+import math
+
 import keras
 
 from kseg.models.backbones import ENCODERS, build_encoder, encoder_features
@@ -135,7 +137,7 @@ def backbone_unet_features(inputs, x, backbone, base_filters, batchnorm, dropout
 def UNet(num_classes, depth=4, base_filters=64, padding="same", backbone=None,
          output_activation="softmax", input_shape=(None, None, 3), batchnorm=True,
          dropout=0.0, encoder_weights=None, encoder_freeze=False, encoder_width=1.0,
-         normalization=None, name="unet"):
+         normalization=None, foreground_prior=None, name="unet"):
     """Build a U-Net `keras.Model`: images [B, H, W, 3] RGB 0..255 -> [B, H', W', K].
 
     Args:
@@ -153,6 +155,9 @@ def UNet(num_classes, depth=4, base_filters=64, padding="same", backbone=None,
         encoder_weights, encoder_freeze, encoder_width: see `build_encoder`.
         normalization: "caffe", "standard" or "scale"; None: "caffe" with encoder weights,
             else "standard".
+        foreground_prior: 1-channel outputs only: start the classifier bias at
+            log(p / (1 - p)) so the first predictions are p (RetinaNet's prior init; avoids
+            large, destabilising early losses when the foreground is rare). None: zeros.
     """
     if padding not in ("same", "valid"):
         raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
@@ -171,15 +176,26 @@ def UNet(num_classes, depth=4, base_filters=64, padding="same", backbone=None,
     else:
         x = backbone_unet_features(inputs, x, backbone, base_filters, batchnorm, dropout,
                                    encoder_weights, encoder_freeze, encoder_width)
-    logits = keras.layers.Conv2D(channels, 1, name="classifier")(x)
+    bias = _prior_bias(foreground_prior, channels)
+    logits = keras.layers.Conv2D(channels, 1, bias_initializer=bias, name="classifier")(x)
     if padding == "same":
         logits = CropToMatch(name="crop")([logits, inputs])
     return keras.Model(inputs, output_activation_layer(output_activation)(logits), name=name)
 
 
+def _prior_bias(prior, channels):
+    if prior is None:
+        return "zeros"
+    if channels != 1 or not 0 < prior < 1:
+        raise ValueError(f"foreground_prior needs a 1-channel (sigmoid) output and a value in "
+                         f"(0, 1), got {prior!r} with {channels} channels")
+    return keras.initializers.Constant(math.log(prior / (1 - prior)))
+
+
 def build_unet(config, input_shape=None):
     """A U-Net from a `UNetConfig` (NUM_CLASSES, UNET_DEPTH, UNET_BASE_FILTERS, UNET_PADDING,
-    UNET_BATCHNORM, UNET_DROPOUT, BACKBONE, OUTPUT_ACTIVATION, ENCODER_*)."""
+    UNET_BATCHNORM, UNET_DROPOUT, UNET_FOREGROUND_PRIOR, BACKBONE, OUTPUT_ACTIVATION,
+    ENCODER_*)."""
     return UNet(
         num_classes=config.NUM_CLASSES, depth=config.UNET_DEPTH,
         base_filters=config.UNET_BASE_FILTERS, padding=config.UNET_PADDING,
@@ -187,5 +203,6 @@ def build_unet(config, input_shape=None):
         input_shape=input_shape or (None, None, config.IMAGE_CHANNEL_COUNT),
         batchnorm=config.UNET_BATCHNORM, dropout=config.UNET_DROPOUT,
         encoder_weights=config.ENCODER_WEIGHTS, encoder_freeze=config.ENCODER_FREEZE,
-        encoder_width=config.ENCODER_WIDTH, name=config.NAME)
+        encoder_width=config.ENCODER_WIDTH, foreground_prior=config.UNET_FOREGROUND_PRIOR,
+        name=config.NAME)
 

@@ -49,7 +49,8 @@ def test_grouped_split_keeps_groups(tmp_path):
 
 @pytest.mark.parametrize("model, extra", [
     ("fcn", ["--width", "0.0625", "--fc-filters", "8", "--variant", "fcn16s"]),
-    ("unet", ["--base-filters", "4", "--depth", "2", "--loss", "ce+dice"]),
+    ("unet", ["--base-filters", "4", "--depth", "2", "--loss", "ce+dice",
+              "--foreground-prior", "0.05"]),
 ])
 def test_train_evaluate_predict(tmp_path, model, extra):
     data = tmp_path / "data"

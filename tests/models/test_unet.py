@@ -89,6 +89,14 @@ def test_build_unet_reads_the_config():
     assert model.get_layer("enc2_conv1").filters == 8
 
 
+def test_foreground_prior_sets_the_classifier_bias():
+    model = UNet(2, depth=1, base_filters=2, output_activation="sigmoid", foreground_prior=0.05)
+    bias = keras.ops.convert_to_numpy(model.get_layer("classifier").bias)
+    np.testing.assert_allclose(bias, [np.log(0.05 / 0.95)], rtol=1e-6)
+    with pytest.raises(ValueError, match="1-channel"):
+        UNet(3, depth=1, base_filters=2, foreground_prior=0.05)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="padding"):
         UNet(2, padding="full")
