@@ -23,7 +23,6 @@ run this short) in ~5 minutes on 2 CPU cores; see README.md for measured scores 
 the trivial priors.
 """
 
-import argparse
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -82,59 +81,22 @@ def load_road_datasets(dataset=None, fmt="camvid", val_fraction=0.2, seed=0):
     return sequential_split(load_camvid(dataset), val_fraction)
 
 
-def print_priors(train, val):
-    """Print the trivial predictors' scores on `val` (see `kseg.train.mean_mask_prior`)."""
-    from kseg.semantic_eval import results_table
-    from kseg.train import mean_mask_prior
-
-    priors = mean_mask_prior(train, val)
-    for key, results in priors.items():
-        print(f"\n{key}:\n{results_table(results)}")
-    return priors
-
-
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description="FCN-8s road segmentation (kseg sample).")
-    parser.add_argument("command", choices=("train", "evaluate", "prior"))
-    parser.add_argument("--dataset", default=None,
-                        help="CamVid or KITTI road folder (default: generated scenes)")
+    from kseg.cli.sample import sample_parser
+
+    parser = sample_parser("FCN-8s road segmentation (kseg sample).",
+                           "CamVid or KITTI road folder (default: generated scenes)",
+                           DEFAULT_EPOCHS)
     parser.add_argument("--format", choices=("camvid", "kitti"), default="camvid")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    parser.add_argument("--steps", type=int, default=None, help="steps per epoch")
-    parser.add_argument("--image-size", type=int, default=None, help="square side (x64)")
-    parser.add_argument("--weights", default=None,
-                        help="train: none|last|PATH (resume); evaluate: last (default)|PATH")
-    parser.add_argument("--logs", default="logs")
-    parser.add_argument("--out", default=None, help="evaluate: JSON results file")
     return parser.parse_args(argv)
 
 
-def make_config(args):
-    """RoadConfig with the command-line overrides."""
-    overrides = {}
-    if args.steps:
-        overrides["STEPS_PER_EPOCH"] = args.steps
-    if args.image_size:
-        overrides.update(IMAGE_MIN_DIM=args.image_size, IMAGE_MAX_DIM=args.image_size)
-    return RoadConfig(**overrides)
-
-
 def main(argv=None):
-    from kseg.cli import semantic as cli
+    from kseg.cli.sample import run_sample
 
     args = parse_args(argv)
     train, val = load_road_datasets(args.dataset, args.format)
-    print(f"{len(train.image_ids)} training and {len(val.image_ids)} validation images")
-    if args.command == "prior":
-        return print_priors(train, val)
-    if args.command == "train":
-        config = make_config(args)
-        weights = None if args.weights in (None, "none") else args.weights
-        return cli.train_command(config, train, val, args.epochs, args.logs, weights,
-                                 augmentation=augmentation(config.SEED))
-    checkpoint = cli.resolve_checkpoint(args.weights or "last", args.logs, RoadConfig.NAME)
-    config = cli.load_run_config(RoadConfig, checkpoint) or make_config(args)
-    return cli.evaluate_command(config, val, checkpoint, args.out)
+    return run_sample(args, RoadConfig, train, val, augmentation(RoadConfig.SEED))
 
 
 if __name__ == "__main__":

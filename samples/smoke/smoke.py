@@ -19,7 +19,6 @@ color jitter slow a short CPU run more than they help) on 128x128 molded images;
 README.md for measured scores and time against the trivial priors.
 """
 
-import argparse
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -80,58 +79,20 @@ def load_smoke_datasets(dataset=None, val_fraction=0.2, seed=0):
     return grouped_split(folder, val_fraction, seed)
 
 
-def print_priors(train, val):
-    """Print the trivial predictors' scores on `val` (see `kseg.train.mean_mask_prior`)."""
-    from kseg.semantic_eval import results_table
-    from kseg.train import mean_mask_prior
-
-    priors = mean_mask_prior(train, val)
-    for key, results in priors.items():
-        print(f"\n{key}:\n{results_table(results)}")
-    return priors
-
-
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description="U-Net smoke segmentation (kseg sample).")
-    parser.add_argument("command", choices=("train", "evaluate", "prior"))
-    parser.add_argument("--dataset", default=None,
-                        help="FSS-layout folder: images/ + labels/ (default: generated scenes)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    parser.add_argument("--steps", type=int, default=None, help="steps per epoch")
-    parser.add_argument("--image-size", type=int, default=None, help="square side (x64)")
-    parser.add_argument("--weights", default=None,
-                        help="train: none|last|PATH (resume); evaluate: last (default)|PATH")
-    parser.add_argument("--logs", default="logs")
-    parser.add_argument("--out", default=None, help="evaluate: JSON results file")
-    return parser.parse_args(argv)
+    from kseg.cli.sample import sample_parser
 
-
-def make_config(args):
-    """SmokeConfig with the command-line overrides."""
-    overrides = {}
-    if args.steps:
-        overrides["STEPS_PER_EPOCH"] = args.steps
-    if args.image_size:
-        overrides.update(IMAGE_MIN_DIM=args.image_size, IMAGE_MAX_DIM=args.image_size)
-    return SmokeConfig(**overrides)
+    return sample_parser("U-Net smoke segmentation (kseg sample).",
+                         "FSS-layout folder: images/ + labels/ (default: generated scenes)",
+                         DEFAULT_EPOCHS).parse_args(argv)
 
 
 def main(argv=None):
-    from kseg.cli import semantic as cli
+    from kseg.cli.sample import run_sample
 
     args = parse_args(argv)
     train, val = load_smoke_datasets(args.dataset)
-    print(f"{len(train.image_ids)} training and {len(val.image_ids)} validation images")
-    if args.command == "prior":
-        return print_priors(train, val)
-    if args.command == "train":
-        config = make_config(args)
-        weights = None if args.weights in (None, "none") else args.weights
-        return cli.train_command(config, train, val, args.epochs, args.logs, weights,
-                                 augmentation=augmentation(config.SEED))
-    checkpoint = cli.resolve_checkpoint(args.weights or "last", args.logs, SmokeConfig.NAME)
-    config = cli.load_run_config(SmokeConfig, checkpoint) or make_config(args)
-    return cli.evaluate_command(config, val, checkpoint, args.out)
+    return run_sample(args, SmokeConfig, train, val, augmentation(SmokeConfig.SEED))
 
 
 if __name__ == "__main__":

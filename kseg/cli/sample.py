@@ -1,0 +1,73 @@
+"""The command line the semantic samples share (`samples/road/road.py`, `samples/smoke/smoke.py`).
+
+    python samples/<name>/<name>.py train    [--dataset DIR] [--epochs N] [--steps N] ...
+    python samples/<name>/<name>.py evaluate [--dataset DIR] [--weights last|PATH] [--out F]
+    python samples/<name>/<name>.py prior    [--dataset DIR]      # the trivial baselines
+
+A sample supplies its Config class, a `(train, val)` loader and its augmentation;
+`sample_parser` builds the arguments (a sample may add its own, e.g. `--format`), and
+`run_sample` carries out the command.
+"""
+
+import argparse
+
+__all__ = ["print_priors", "run_sample", "sample_config", "sample_parser"]
+
+
+def sample_parser(description, dataset_help, default_epochs):
+    """The sample's `argparse.ArgumentParser` (command, data, schedule, weights, output)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("command", choices=("train", "evaluate", "prior"))
+    parser.add_argument("--dataset", default=None, help=dataset_help)
+    parser.add_argument("--epochs", type=int, default=default_epochs)
+    parser.add_argument("--steps", type=int, default=None, help="steps per epoch")
+    parser.add_argument("--image-size", type=int, default=None, help="square side (x64)")
+    parser.add_argument("--weights", default=None,
+                        help="train: none|last|PATH (resume); evaluate: last (default)|PATH")
+    parser.add_argument("--logs", default="logs")
+    parser.add_argument("--out", default=None, help="evaluate: JSON results file")
+    return parser
+
+
+def sample_config(config_class, args):
+    """`config_class()` with the `--steps` / `--image-size` overrides of `args`."""
+    overrides = {}
+    if args.steps:
+        overrides["STEPS_PER_EPOCH"] = args.steps
+    if args.image_size:
+        overrides.update(IMAGE_MIN_DIM=args.image_size, IMAGE_MAX_DIM=args.image_size)
+    return config_class(**overrides)
+
+
+def print_priors(train, val):
+    """Print the trivial predictors' scores on `val` (see `kseg.train.mean_mask_prior`);
+    returns {"mean_mask": results, "all_foreground": results}."""
+    from kseg.semantic_eval import results_table
+    from kseg.train import mean_mask_prior
+
+    priors = mean_mask_prior(train, val)
+    for key, results in priors.items():
+        print(f"\n{key}:\n{results_table(results)}")
+    return priors
+
+
+def run_sample(args, config_class, train, val, augmentation):
+    """Carry out `args.command` on the (train, val) datasets.
+
+    Returns: "prior" -> the priors dict; "train" -> (history, validation results);
+    "evaluate" -> the validation results of the checkpoint (`--weights`, default the last
+    of the newest run under `--logs`, rebuilt from the run's `config.json`).
+    """
+    from kseg.cli import semantic as cli
+
+    print(f"{len(train.image_ids)} training and {len(val.image_ids)} validation images")
+    if args.command == "prior":
+        return print_priors(train, val)
+    if args.command == "train":
+        config = sample_config(config_class, args)
+        weights = None if args.weights in (None, "none") else args.weights
+        return cli.train_command(config, train, val, args.epochs, args.logs, weights,
+                                 augmentation=augmentation)
+    checkpoint = cli.resolve_checkpoint(args.weights or "last", args.logs, config_class.NAME)
+    config = cli.load_run_config(config_class, checkpoint) or sample_config(config_class, args)
+    return cli.evaluate_command(config, val, checkpoint, args.out)
