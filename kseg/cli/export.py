@@ -13,7 +13,6 @@ network to one file. An existing non-empty `--out` is kept unless `--overwrite`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 FORMATS = ("saved_model", "onnx", "tflite")
@@ -43,32 +42,6 @@ def add_arguments(parser):
     return parser
 
 
-def read_config_values(text):
-    """A dict from a JSON file path or an inline JSON object string (None -> {})."""
-    from kseg.cli import CLIError
-
-    if not text:
-        return {}
-    raw = text if text.lstrip().startswith("{") else None
-    if raw is None:
-        if not Path(text).is_file():
-            raise FileNotFoundError(f"--config file not found: {text}")
-        raw = Path(text).read_text(encoding="utf-8")
-    try:
-        values = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CLIError(f"--config is not valid JSON ({exc})") from exc
-    if not isinstance(values, dict):
-        raise CLIError("--config must be a JSON object such as '{\"NUM_CLASSES\": 2}'")
-    return values
-
-
-def _run_values(checkpoint):
-    """The `config.json` values beside `checkpoint` ({} when absent)."""
-    path = Path(checkpoint).parent / "config.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
 def _checkpoint(args):
     """The weights path for `--weights` (a path, 'last' or 'coco')."""
     if args.weights == "last":
@@ -92,10 +65,11 @@ def _checkpoint(args):
 def _config(args, checkpoint):
     """The model's config: run config.json values, then --config values."""
     from kseg.cli import CLIError
+    from kseg.cli.maskrcnn_data import parse_overrides, run_config
     from kseg.config import FCNConfig, UNetConfig
     from kseg.models.mask_rcnn.config import MaskRCNNConfig
 
-    values = {**_run_values(checkpoint), **read_config_values(args.config)}
+    values = {**(run_config(checkpoint) or {}), **parse_overrides(args.config)}
     if args.model == "maskrcnn" and args.weights == "coco" and not values:
         from kseg.models.mask_rcnn.presets import CocoConfig
         from kseg.weights import COCO_CLASS_NAMES

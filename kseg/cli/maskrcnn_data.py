@@ -103,19 +103,22 @@ def preset_for(args):
     return presets.SmallDataConfig
 
 
-def train_config(args, dataset, name, base=None):
-    """Training config: `base` (a run's config.json values) or the preset, then the options."""
+def train_config(args, dataset, name=None, base=None, preset=None, weights=None):
+    """Training config: `base` (a run's config.json values) or `preset` (default
+    `preset_for(args)`), then NAME (unless None), the classes of `dataset`, ResNet-50 for
+    ImageNet weights (`weights`, default `args.weights`), the plain options and --config."""
     from kseg.models.mask_rcnn.config import MaskRCNNConfig
 
-    overrides = {"NAME": name, "NUM_CLASSES": dataset.num_classes,
-                 "CLASS_NAMES": list(dataset.class_names)}
-    if args.weights == "imagenet":
+    overrides = {"NUM_CLASSES": dataset.num_classes, "CLASS_NAMES": list(dataset.class_names)}
+    if name is not None:
+        overrides["NAME"] = name
+    if (weights or args.weights) == "imagenet":
         overrides["BACKBONE"] = "resnet50"
     overrides.update(_option_overrides(args))
     overrides.update(parse_overrides(args.config))
     if base is not None:
         return MaskRCNNConfig.from_dict({**base, **overrides})
-    return preset_for(args)(**overrides)
+    return (preset or preset_for(args))(**overrides)
 
 
 def inference_config(args, checkpoint):

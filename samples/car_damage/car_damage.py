@@ -61,20 +61,10 @@ def load_subset(dataset_dir, subset, multiclass=False, class_names=None):
 
 def make_config(args, dataset, base=None):
     """CarDamageConfig with pretrained weights, CarDamageSmallConfig from scratch."""
-    from kseg.cli.maskrcnn_data import parse_overrides
+    from kseg.cli.maskrcnn_data import train_config
 
-    overrides = {"NUM_CLASSES": dataset.num_classes, "CLASS_NAMES": list(dataset.class_names)}
-    if args.weights == "imagenet":
-        overrides["BACKBONE"] = "resnet50"
-    if args.image_size:
-        overrides["IMAGE_MIN_DIM"] = overrides["IMAGE_MAX_DIM"] = args.image_size
-    if args.steps:
-        overrides["STEPS_PER_EPOCH"] = args.steps
-    overrides.update(parse_overrides(args.config))
-    if base is not None:
-        return MaskRCNNConfig.from_dict({**base, **overrides})
-    small = args.weights == "none"
-    return (CarDamageSmallConfig if small else CarDamageConfig)(**overrides)
+    preset = CarDamageSmallConfig if args.weights == "none" else CarDamageConfig
+    return train_config(args, dataset, base=base, preset=preset)
 
 
 def train(args):

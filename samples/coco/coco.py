@@ -40,21 +40,9 @@ def parse_stages(text):
 
 def make_config(args, dataset, base=None):
     """The preset (or the resumed run's config) with NUM_CLASSES from the data."""
-    from kseg.cli.maskrcnn_data import parse_overrides
-    from kseg.models.mask_rcnn.config import MaskRCNNConfig
+    from kseg.cli.maskrcnn_data import train_config
 
-    overrides = {"NAME": args.name, "NUM_CLASSES": dataset.num_classes,
-                 "CLASS_NAMES": list(dataset.class_names)}
-    if args.model == "imagenet":
-        overrides["BACKBONE"] = "resnet50"
-    if args.image_size:
-        overrides["IMAGE_MIN_DIM"] = overrides["IMAGE_MAX_DIM"] = args.image_size
-    if args.steps:
-        overrides["STEPS_PER_EPOCH"] = args.steps
-    overrides.update(parse_overrides(args.config))
-    if base is not None:
-        return MaskRCNNConfig.from_dict({**base, **overrides})
-    return PRESETS[args.preset](**overrides)
+    return train_config(args, dataset, args.name, base, PRESETS[args.preset], args.model)
 
 
 def load_data(args):
