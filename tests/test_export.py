@@ -312,6 +312,26 @@ def test_onnx_matches_keras(tmp_path, models, kind):
         np.testing.assert_allclose(got, model.predict_on_batch(x), atol=1e-3)
 
 
+def test_maskrcnn_onnx_matches_keras(tmp_path, models):
+    pytest.importorskip("tf2onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from kseg.export import export_onnx
+    from kseg.models.mask_rcnn.inference import mold_inputs
+
+    model = models["maskrcnn"]
+    path = export_onnx(model, tmp_path / "maskrcnn.onnx")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input_image", "input_image_meta"]
+    assert [o.name for o in session.get_outputs()] == model.keras_model.output_names
+    molded, metas, _ = mold_inputs([pattern(100, 120), pattern(64, 50, seed=1)], model.config)
+    got = session.run(None, {"input_image": molded.astype(np.float32),
+                             "input_image_meta": metas.astype(np.float32)})
+    want = model.keras_model.predict_on_batch([molded, metas])
+    assert (got[0][:, :, 4] > 0).sum() >= 2  # real detections, not an empty padded list
+    for name, a, b in zip(model.keras_model.output_names, got, want):
+        np.testing.assert_allclose(a, np.asarray(b), atol=1e-3, err_msg=name)
+
+
 def test_tflite_matches_keras(tmp_path, unet_model):
     from kseg.export import export_tflite
 

@@ -30,7 +30,7 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True,
                         help="output folder (saved_model) or file (onnx, tflite)")
     parser.add_argument("--format", choices=FORMATS, default="saved_model",
-                        help="saved_model (default), onnx or tflite (fcn / unet)")
+                        help="saved_model (default), onnx (any model) or tflite (fcn / unet)")
     parser.add_argument("--logs", default="logs", help="run folders for --weights last")
     parser.add_argument("--name", default=None, help="run name for --weights last")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")

@@ -7,9 +7,12 @@ Unlike `export_saved_model`, these hold only the Keras graph: FCN / U-Net take r
 RGB 0..255 float32 (normalization is inside the model) and return the model output
 [B, H, W, C] (probabilities, or logits for OUTPUT_ACTIVATION="logits"). Mold and
 unmold as `kseg.semantic_eval.predict_semantic` does. A Mask R-CNN ONNX file
-(inference graph: `input_image` [B, S, S, 3] molded, `input_image_meta`
-[B, IMAGE_META_SIZE] -> the 7 Matterport outputs) is attempted too; it is checked
-with onnxruntime and refused when an op has no ONNX equivalent.
+holds the inference graph: inputs `input_image` [B, S, S, 3] (molded: `mold_inputs`)
+and `input_image_meta` [B, IMAGE_META_SIZE]; outputs named as the Keras model's
+("detections", "mrcnn_class_out", "mrcnn_bbox_out", "mrcnn_mask_out", "rpn_rois",
+"rpn_class_out", "rpn_bbox_out"; unmold with
+`kseg.models.mask_rcnn.inference.unmold_detections`). Every file is loaded with
+onnxruntime before it is kept; an op with no ONNX equivalent is refused.
 
 Files are written beside `path` and renamed into place once they load.
 """
@@ -57,6 +60,24 @@ def check_onnx(path):
     return path
 
 
+def name_outputs(path, names):
+    """Rename the graph outputs of the ONNX file `path` (tf2onnx writes "Identity:0", ...)
+    to `names`, in order (e.g. Mask R-CNN's "detections", "mrcnn_class_out", ...)."""
+    import onnx
+
+    model = onnx.load(path)
+    outputs = list(model.graph.output)
+    if len(outputs) != len(names):
+        raise ValueError(f"{path}: {len(outputs)} outputs, {len(names)} names")
+    renames = {out.name: name for out, name in zip(outputs, names)}
+    for node in model.graph.node:
+        node.output[:] = [renames.get(name, name) for name in node.output]
+        node.input[:] = [renames.get(name, name) for name in node.input]
+    for out in outputs:
+        out.name = renames[out.name]
+    onnx.save(model, path)
+
+
 def export_onnx(model, path, opset=None):
     """Write the bare network of `model` as ONNX (via Keras' `model.export` / tf2onnx).
 
@@ -81,6 +102,7 @@ def export_onnx(model, path, opset=None):
     with atomic_path(path) as tmp:
         keras_model.export(tmp, format="onnx", input_signature=signature, verbose=False,
                            opset_version=opset)
+        name_outputs(tmp, keras_model.output_names)
         check_onnx(tmp)
     return os.fspath(path)
 
