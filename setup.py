@@ -34,6 +34,9 @@ setup(
             "ipykernel",
             "ruff",
             "jax[cpu]",
+            # tests/test_backends.py trains on the PyTorch backend; 2.13.0 has a CPU build
+            # (torch-2.13.0+cpu) beside pip on the project's machines.
+            "torch==2.13.0",
             "onnxruntime",
             "tf2onnx",
         ],

@@ -49,6 +49,8 @@ class MaskRCNNTrainingModel(keras.Model):
         self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # The torch trainer hands `x` over as given (NumPy arrays from train_on_batch).
+        x = {name: ops.convert_to_tensor(value) for name, value in x.items()}
         parts = five_losses(x, y_pred)
         total = 0.0
         for name, value in parts.items():

@@ -1,0 +1,91 @@
+"""The models build, predict and train on every Keras backend (JAX and PyTorch here; the
+rest of the suite runs on TensorFlow). Each backend runs in its own process, since Keras
+fixes its backend at import."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = r"""
+import json, sys
+import numpy as np
+import keras
+sys.path.insert(0, "tests/models/mask_rcnn")
+from helpers import TinyConfig
+from kseg.config import FCNConfig, UNetConfig
+from kseg.data import ShapesDataset
+from kseg.data.maskrcnn_pipeline import build_batch
+from kseg.models.fcn import build_fcn
+from kseg.models.mask_rcnn.model import MaskRCNN
+from kseg.models.mask_rcnn.training import LOSS_NAMES
+from kseg.models.unet import build_unet
+from kseg.train import compile_semantic
+
+out = {"backend": keras.backend.backend()}
+keras.utils.set_random_seed(0)
+x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+y = (x[..., 0] > 128).astype("int32")
+for name, config, build in [
+    ("fcn", FCNConfig(NUM_CLASSES=2, ENCODER_WIDTH=0.0625, FCN_FC_FILTERS=8, LOSS="ce+dice"),
+     build_fcn),
+    ("unet", UNetConfig(NUM_CLASSES=2, UNET_DEPTH=2, UNET_BASE_FILTERS=4,
+                        OUTPUT_ACTIVATION="sigmoid", LOSS="focal+dice"), build_unet),
+]:
+    model = compile_semantic(build(config), config)
+    out[name + "_shape"] = list(model.predict(x[:, :20, :28], verbose=0).shape)
+    out[name + "_losses"] = [float(model.train_on_batch(x, y, return_dict=True)["loss"])
+                             for _ in range(8)]
+
+config = TinyConfig()
+batch, _ = build_batch(ShapesDataset(4, 64, 64, seed=3), config, [0, 1],
+                       rng=np.random.default_rng(0))
+trainer = MaskRCNN("training", config, model_dir=sys.argv[1])
+trainer.compile(3e-3)
+curve = []
+for _ in range(20):
+    trainer.keras_model.reset_metrics()
+    logs = trainer.keras_model.train_on_batch(batch, return_dict=True)
+    curve.append([float(logs[k]) for k in LOSS_NAMES])
+out["mrcnn_losses"] = curve
+detector = MaskRCNN("inference", TinyConfig(), model_dir=sys.argv[1])
+r = detector.detect([np.full((40, 70, 3), 128, np.uint8)])[0]
+out["detect_masks"] = list(r["masks"].shape[:2])
+print("RESULT " + json.dumps(out))
+"""
+
+
+def _available(backend):
+    module = {"jax": "jax", "torch": "torch"}[backend]
+    if importlib.util.find_spec(module) is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{module} is not installed; the dev extra installs it")
+        pytest.skip(f"{module} is not installed")
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_models_train_and_predict_on_backend(tmp_path, backend):
+    _available(backend)
+    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1][len("RESULT "):])
+    assert out["backend"] == backend
+    assert out["fcn_shape"] == [2, 20, 28, 2] and out["unet_shape"] == [2, 20, 28, 1]
+    for name in ("fcn", "unet"):
+        losses = out[name + "_losses"]
+        assert all(v == v for v in losses) and losses[-1] < losses[0], (name, losses)
+    curve = out["mrcnn_losses"]  # [step, 5 losses]
+    for i in range(5):
+        values = [step[i] for step in curve]
+        assert all(v == v and abs(v) < 1e6 for v in values), (i, values)
+        assert sum(values[-3:]) < sum(values[:3]), (i, values)
+    assert out["detect_masks"] == [40, 70]
