@@ -2,6 +2,7 @@
 
     python samples/<name>/<name>.py train    [--dataset DIR] [--epochs N] [--steps N] ...
     python samples/<name>/<name>.py evaluate [--dataset DIR] [--weights last|PATH] [--out F]
+    python samples/<name>/<name>.py predict  --images DIR --out DIR [--weights last|PATH]
     python samples/<name>/<name>.py prior    [--dataset DIR]      # the trivial baselines
 
 A sample supplies its Config class, a `(train, val)` loader and its augmentation;
@@ -17,7 +18,7 @@ __all__ = ["print_priors", "run_sample", "sample_config", "sample_parser"]
 def sample_parser(description, dataset_help, default_epochs):
     """The sample's `argparse.ArgumentParser` (command, data, schedule, weights, output)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("command", choices=("train", "evaluate", "prior"))
+    parser.add_argument("command", choices=("train", "evaluate", "predict", "prior"))
     parser.add_argument("--dataset", default=None, help=dataset_help)
     parser.add_argument("--epochs", type=int, default=default_epochs)
     parser.add_argument("--steps", type=int, default=None, help="steps per epoch")
@@ -25,7 +26,10 @@ def sample_parser(description, dataset_help, default_epochs):
     parser.add_argument("--weights", default=None,
                         help="train: none|last|PATH (resume); evaluate: last (default)|PATH")
     parser.add_argument("--logs", default="logs")
-    parser.add_argument("--out", default=None, help="evaluate: JSON results file")
+    parser.add_argument("--images", default=None,
+                        help="predict: folder of images (any size, .jpg/.png/...)")
+    parser.add_argument("--out", default=None,
+                        help="evaluate: JSON results file; predict: folder for the PNGs")
     return parser
 
 
@@ -56,10 +60,20 @@ def run_sample(args, config_class, train, val, augmentation):
 
     Returns: "prior" -> the priors dict; "train" -> (history, validation results);
     "evaluate" -> the validation results of the checkpoint (`--weights`, default the last
-    of the newest run under `--logs`, rebuilt from the run's `config.json`).
+    of the newest run under `--logs`, rebuilt from the run's `config.json`); "predict" ->
+    the image paths, with `<stem>_overlay.png` and `<stem>_mask.png` written to `--out`.
+    `train` / `val` may be None for "predict".
     """
     from kseg.cli import semantic as cli
 
+    if args.command == "predict":
+        if not args.images or not args.out:
+            raise SystemExit("predict needs --images DIR and --out DIR")
+        checkpoint = cli.resolve_checkpoint(args.weights or "last", args.logs,
+                                            config_class.NAME)
+        config = cli.load_run_config(config_class, checkpoint) or sample_config(config_class,
+                                                                                args)
+        return cli.predict_command(config, checkpoint, args.images, args.out)
     print(f"{len(train.image_ids)} training and {len(val.image_ids)} validation images")
     if args.command == "prior":
         return print_priors(train, val)

@@ -95,7 +95,9 @@ def main(argv=None):
     from kseg.cli.sample import run_sample
 
     args = parse_args(argv)
-    train, val = load_road_datasets(args.dataset, args.format)
+    train, val = None, None
+    if args.command != "predict":
+        train, val = load_road_datasets(args.dataset, args.format)
     return run_sample(args, RoadConfig, train, val, augmentation(RoadConfig.SEED))
 
 

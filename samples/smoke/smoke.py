@@ -91,7 +91,9 @@ def main(argv=None):
     from kseg.cli.sample import run_sample
 
     args = parse_args(argv)
-    train, val = load_smoke_datasets(args.dataset)
+    train, val = None, None
+    if args.command != "predict":
+        train, val = load_smoke_datasets(args.dataset)
     return run_sample(args, SmokeConfig, train, val, augmentation(SmokeConfig.SEED))
 
 

@@ -1,5 +1,6 @@
 """kseg.cli.sample: the samples' shared arguments, config overrides and commands."""
 
+import numpy as np
 import pytest
 
 from kseg.cli.sample import run_sample, sample_config, sample_parser
@@ -47,3 +48,24 @@ def test_prior_train_evaluate(tmp_path, capsys):
     evaluated = run_sample(args, TinySmoke, train, val, None)
     assert evaluated["mean_iou"] == pytest.approx(trained["mean_iou"])
     assert out.exists() and evaluated["weights"].endswith("kseg_tiny_smoke_0001.weights.h5")
+
+
+def test_predict_writes_overlays_and_masks(tmp_path):
+    from PIL import Image
+
+    train, val = SmokeScenesDataset(4, 64, 64, seed=0), SmokeScenesDataset(2, 64, 64, seed=1)
+    parser = sample_parser("test", "a folder", default_epochs=1)
+    run_sample(parser.parse_args(["train", "--steps", "1", "--logs", str(tmp_path)]),
+               TinySmoke, train, val, None)
+    images = tmp_path / "photos"
+    images.mkdir()
+    Image.fromarray(val.load_image(0)).save(images / "a.png")
+    Image.fromarray(val.load_image(1)[:50, :37]).save(images / "b.jpg")
+    args = parser.parse_args(["predict", "--logs", str(tmp_path), "--images", str(images),
+                              "--out", str(tmp_path / "out")])
+    assert len(run_sample(args, TinySmoke, None, None, None)) == 2
+    mask = np.asarray(Image.open(tmp_path / "out" / "b_mask.png"))
+    assert mask.shape == (50, 37) and set(np.unique(mask)) <= {0, 255}
+    assert Image.open(tmp_path / "out" / "a_overlay.png").size[0] >= 64
+    with pytest.raises(SystemExit, match="--images"):
+        run_sample(parser.parse_args(["predict"]), TinySmoke, None, None, None)
