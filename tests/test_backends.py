@@ -54,7 +54,13 @@ for _ in range(20):
     logs = trainer.keras_model.train_on_batch(batch, return_dict=True)
     curve.append([float(logs[k]) for k in LOSS_NAMES])
 out["mrcnn_losses"] = curve
+history = trainer.train(ShapesDataset(8, 64, 64, seed=4), None, learning_rate=1e-3, epochs=1,
+                        layers="heads", verbose=0)
+out["fit_loss"] = history.history["loss"]
+out["checkpoint"] = trainer.find_last()
 detector = MaskRCNN("inference", TinyConfig(), model_dir=sys.argv[1])
+report = detector.load_weights(out["checkpoint"])
+out["loaded"], out["skipped"] = report.num_arrays, sorted(report.skipped)
 r = detector.detect([np.full((40, 70, 3), 128, np.uint8)])[0]
 out["detect_masks"] = list(r["masks"].shape[:2])
 print("RESULT " + json.dumps(out))
@@ -88,4 +94,7 @@ def test_models_train_and_predict_on_backend(tmp_path, backend):
         values = [step[i] for step in curve]
         assert all(v == v and abs(v) < 1e6 for v in values), (i, values)
         assert sum(values[-3:]) < sum(values[:3]), (i, values)
+    assert len(out["fit_loss"]) == 1 and out["fit_loss"][0] == out["fit_loss"][0]
+    assert out["checkpoint"].endswith("mask_rcnn_tiny_0001.h5") and out["loaded"] > 50
+    assert out["skipped"] == []
     assert out["detect_masks"] == [40, 70]
