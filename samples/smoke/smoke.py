@@ -51,7 +51,7 @@ class SmokeConfig(UNetConfig):
     SEED = 0
 
 
-DEFAULT_EPOCHS = 24
+DEFAULT_EPOCHS = 40
 
 
 def augmentation(seed=0):
