@@ -43,6 +43,22 @@ for name, config, build in [
     out[name + "_losses"] = [float(model.train_on_batch(x, y, return_dict=True)["loss"])
                              for _ in range(8)]
 
+from kseg.data.augment import default_augmentation
+from kseg.data.synthetic import SmokeScenesDataset
+from kseg.train import evaluate_semantic, train_semantic
+
+config = UNetConfig(NUM_CLASSES=2, UNET_DEPTH=2, UNET_BASE_FILTERS=4, IMAGE_MIN_DIM=64,
+                    IMAGE_MAX_DIM=64, IMAGES_PER_GPU=2, STEPS_PER_EPOCH=2, VALIDATION_STEPS=1,
+                    OUTPUT_ACTIVATION="sigmoid", LOSS="ce+dice")
+unet = build_unet(config)
+history = train_semantic(unet, config, SmokeScenesDataset(4, 64, 64, seed=0),
+                         SmokeScenesDataset(2, 48, 80, seed=1), epochs=1,
+                         model_dir=sys.argv[1], augmentation=default_augmentation("semantic"),
+                         verbose=0)
+out["fit_semantic"] = sorted(history.history)
+out["semantic_eval_pixels"] = int(np.sum(evaluate_semantic(
+    unet, SmokeScenesDataset(2, 48, 80, seed=1), config)["confusion_matrix"]))
+
 config = TinyConfig()
 batch, _ = build_batch(ShapesDataset(4, 64, 64, seed=3), config, [0, 1],
                        rng=np.random.default_rng(0))
@@ -89,6 +105,8 @@ def test_models_train_and_predict_on_backend(tmp_path, backend):
     for name in ("fcn", "unet"):
         losses = out[name + "_losses"]
         assert all(v == v for v in losses) and losses[-1] < losses[0], (name, losses)
+    assert {"loss", "val_loss", "val_iou_class1"} <= set(out["fit_semantic"])
+    assert out["semantic_eval_pixels"] == 2 * 48 * 80
     curve = out["mrcnn_losses"]  # [step, 5 losses]
     for i in range(5):
         values = [step[i] for step in curve]
