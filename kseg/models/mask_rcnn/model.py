@@ -128,6 +128,65 @@ class MaskRCNN:
         assert self.mode == "inference", "Create the model in inference mode."
         return detect_images(self.keras_model, self.config, images, verbose=verbose)
 
+    def mold_inputs(self, images):
+        """RGB images -> (molded_images [N, S, S, 3], image_metas [N, META], windows [N, 4])."""
+        from kseg.models.mask_rcnn.inference import mold_inputs
+
+        return mold_inputs(images, self.config)
+
+    def unmold_detections(self, detections, mrcnn_mask, original_image_shape, image_shape,
+                          window):
+        """One image's padded model outputs -> (boxes, class_ids, scores, masks) in
+        original pixels, as Matterport returns them (masks [H, W, N] bool)."""
+        from kseg.models.mask_rcnn.inference import unmold_detections
+
+        r = unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape, window)
+        return r["rois"], r["class_ids"], r["scores"], r["masks"]
+
+    def detect_molded(self, molded_images, image_metas, verbose=0):
+        """Detect on images already molded (e.g. by a data pipeline); results are in the
+        molded image's pixels. Returns one dict per image as `detect` does."""
+        assert self.mode == "inference", "Create the model in inference mode."
+        import numpy as np
+
+        from kseg.models.mask_rcnn.inference import unmold_detections
+
+        molded_images = np.asarray(molded_images, np.float32)
+        outputs = self.keras_model.predict_on_batch([molded_images, np.asarray(image_metas)])
+        detections, masks = np.asarray(outputs[0]), np.asarray(outputs[3])
+        shape = molded_images.shape[1:]
+        window = (0, 0, shape[0], shape[1])
+        results = [unmold_detections(detections[i], masks[i], shape, shape, window)
+                   for i in range(len(molded_images))]
+        if verbose:
+            print(f"detect_molded: {len(results)} images")
+        return results
+
+    def get_anchors(self, image_shape=None):
+        """Anchors [A, (y1, x1, y2, x2)] normalized, for IMAGE_SHAPE or `image_shape`."""
+        from kseg.models.mask_rcnn.anchors import config_anchors
+
+        return config_anchors(self.config, image_shape, normalized=True)
+
+    def run_graph(self, images, outputs, image_metas=None):
+        """Named intermediate tensors on `images` (see `kseg.models.mask_rcnn.inspect`):
+        `model.run_graph([image], [("proposals", model.ancestor("ROI").output)])`."""
+        assert self.mode == "inference", "run_graph runs the inference model."
+        from kseg.models.mask_rcnn.inspect import run_graph
+
+        return run_graph(self.keras_model, self.config, images, outputs, image_metas)
+
+    def get_trainable_layers(self):
+        """Layers with weights (what `train(layers=...)` freezes or trains)."""
+        from kseg.models.mask_rcnn.trainable import trainable_layers
+
+        return trainable_layers(self.keras_model)
+
+    def set_trainable(self, layer_regex, verbose=0):
+        """Train the layers whose names match `layer_regex` (or "heads", "3+", ...)."""
+        return set_trainable(self.keras_model, LAYER_REGEX.get(layer_regex, layer_regex),
+                             verbose=verbose > 0)
+
     def ancestor(self, name):
         """The layer called `name` (Matterport's helper for notebooks)."""
         return self.keras_model.get_layer(name)

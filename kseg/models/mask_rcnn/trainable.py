@@ -29,3 +29,9 @@ def set_trainable(model, layer_regex, verbose=False):
         if verbose:
             print(f"{'train ' if trainable else 'frozen'} {layer.name}")
     return changed
+
+
+def trainable_layers(model):
+    """Layers that own weights, in order, nested models (`rpn_model`) included as one layer
+    (what `set_trainable` matches; Matterport's `get_trainable_layers`)."""
+    return [layer for layer in model.layers if layer.weights]
