@@ -64,6 +64,7 @@ __all__ = [
     "save_overlay_png",
     "splash",
     "save_instances_png",
+    "save_comparison_png",
     "figure_to_array",
 ]
 
@@ -512,6 +513,46 @@ def save_instances_png(path, image, det, class_names, figsize=None,
                              det["class_ids"], class_names,
                              det.get("scores"), figsize=figsize,
                              save_path=path, **kwargs)
+
+
+def save_comparison_png(path, rows, class_names, titles=("ground truth", "detections"),
+                        panel_inches=4.0):
+    """One PNG with a row per image: ground truth beside detections.
+
+    Args:
+        path: the PNG to write (atomically).
+        rows: list of (image [H, W, 3], gt, det); gt / det are Matterport detect dicts
+            (`rois`, `class_ids`, `masks` [H, W, N], `scores` or None for ground truth).
+        class_names: names by class id.
+        titles: the two column titles.
+        panel_inches: width of one panel.
+    Returns:
+        `path`.
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("save_comparison_png needs at least one (image, gt, det) row")
+    aspect = max(np.asarray(image).shape[0] / np.asarray(image).shape[1]
+                 for image, _, _ in rows)
+    fig = Figure(figsize=(2 * panel_inches, len(rows) * panel_inches * aspect))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(rows), 2, squeeze=False)
+    for (image, gt, det), (left, right) in zip(rows, axes):
+        for ax, result, title in ((left, gt, titles[0]), (right, det, titles[1])):
+            display_instances(image, result["rois"], result.get("masks"),
+                              result["class_ids"], class_names, result.get("scores"),
+                              title=title, ax=ax, colors=_class_colors(result["class_ids"]))
+    fig.tight_layout()
+    path = os.fspath(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight", pad_inches=0.05)
+    return path
+
+
+def _class_colors(class_ids):
+    """One fixed color per class id, so a class looks the same in every panel."""
+    palette = random_colors(16, seed=0)
+    return [palette[int(c) % len(palette)] for c in np.asarray(class_ids).reshape(-1)]
 
 
 def splash(image, masks):

@@ -7,6 +7,7 @@ This is kseg's main job (the README's first command):
 
 Outputs (under --out, default `shapes_out/`):
     metrics.json            mask and box mAP@0.5, COCO AP/AP50/AP75, training time
+    overview.png            ground truth beside detections for the first --pictures images
     detections_*.png        detections drawn on validation images
     ground_truth_*.png      the same images with their ground truth
     logs/shapes<time>/      checkpoints (mask_rcnn_shapes_<epoch>.h5) and history.csv
@@ -72,21 +73,26 @@ def evaluate(config, checkpoint, val_set, args):
 
 
 def write_pictures(model, val_set, args):
-    from kseg.visualize import save_instances_png
+    """detections_*.png and ground_truth_*.png for the first --pictures validation images,
+    and overview.png: ground truth beside detections, one row per image."""
+    from kseg.data.molding import extract_bboxes
+    from kseg.visualize import save_comparison_png, save_instances_png
 
-    paths = []
+    paths, rows = [], []
     for image_id in list(val_set.image_ids)[:args.pictures]:
         image = val_set.load_image(image_id)
         det = model.detect([image])[0]
         path = os.path.join(args.out, f"detections_{image_id:03d}.png")
         paths.append(save_instances_png(path, image, det, val_set.class_names))
         masks, class_ids = val_set.load_mask(image_id)
-        from kseg.data.molding import extract_bboxes
-
         gt = {"rois": extract_bboxes(masks), "class_ids": class_ids, "masks": masks,
               "scores": None}
         save_instances_png(os.path.join(args.out, f"ground_truth_{image_id:03d}.png"), image, gt,
                            val_set.class_names)
+        rows.append((image, gt, det))
+    if rows:
+        paths.insert(0, save_comparison_png(os.path.join(args.out, "overview.png"), rows,
+                                            val_set.class_names))
     return paths
 
 
