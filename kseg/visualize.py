@@ -65,6 +65,7 @@ __all__ = [
     "splash",
     "save_instances_png",
     "save_comparison_png",
+    "save_semantic_comparison_png",
     "figure_to_array",
 ]
 
@@ -543,6 +544,47 @@ def save_comparison_png(path, rows, class_names, titles=("ground truth", "detect
                               result["class_ids"], class_names, result.get("scores"),
                               title=title, ax=ax, colors=_class_colors(result["class_ids"]))
     fig.tight_layout()
+    path = os.fspath(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight", pad_inches=0.05)
+    return path
+
+
+def save_semantic_comparison_png(path, rows, class_names, titles=None, panel_inches=3.5):
+    """One PNG with a row per image: the image, its ground truth and the prediction
+    (class maps blended over the image, background left as is).
+
+    Args:
+        path: the PNG to write (atomically).
+        rows: list of (image [H, W, 3], gt [H, W] class ids, prediction [H, W] class ids).
+        class_names: names by class id (index 0 = background, not drawn).
+        titles: the three column titles (default image / ground truth / prediction).
+    Returns:
+        `path`.
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("save_semantic_comparison_png needs at least one row")
+    titles = titles or ("image", "ground truth", "prediction")
+    aspect = max(np.asarray(image).shape[0] / np.asarray(image).shape[1]
+                 for image, _, _ in rows)
+    fig = Figure(figsize=(3 * panel_inches, len(rows) * panel_inches * aspect))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(rows), 3, squeeze=False)
+    for (image, gt, pred), row_axes in zip(rows, axes):
+        panels = (_to_rgb_uint8(image),
+                  overlay_semantic(image, gt, class_names, legend=None),
+                  overlay_semantic(image, pred, class_names, legend=None))
+        for ax, panel, title in zip(row_axes, panels, titles):
+            ax.imshow(panel)
+            ax.set_title(title, fontsize=10)
+            ax.axis("off")
+    pal = _palette(None, len(class_names))
+    handles = [patches.Patch(color=pal[i] / 255.0, label=name)
+               for i, name in enumerate(class_names) if i > 0]
+    fig.legend(handles=handles, loc="lower center", ncol=max(1, len(handles)),
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     path = os.fspath(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight", pad_inches=0.05)

@@ -202,3 +202,30 @@ def test_splash():
 def test_overlay_shape_mismatch(bad):
     with pytest.raises(ValueError):
         viz.overlay_semantic(np.zeros((H, W, 3), np.uint8), bad, ["a"])
+
+
+def test_comparison_pngs_draw_every_panel(tmp_path):
+    image = np.full((40, 60, 3), 90, np.uint8)
+    mask = np.zeros((40, 60), bool)
+    mask[5:25, 10:40] = True
+    det = {"rois": np.array([[5, 10, 25, 40]]), "class_ids": np.array([1]),
+           "masks": mask[..., None], "scores": np.array([0.9])}
+    gt = {**det, "scores": None}
+    path = viz.save_comparison_png(tmp_path / "c.png", [(image, gt, det)] * 2, ["BG", "box"])
+    pixels = imread(path)[..., :3]
+    assert pixels.shape[0] > pixels.shape[1] * 0.7  # two rows of two panels
+    # the mask colour shows in both columns
+    left, right = pixels[:, : pixels.shape[1] // 2], pixels[:, pixels.shape[1] // 2:]
+    for half in (left, right):
+        assert (np.abs(half - 90 / 255).sum(-1) > 0.3).mean() > 0.02
+
+    gt_map = mask.astype(np.int32)
+    path = viz.save_semantic_comparison_png(tmp_path / "s.png", [(image, gt_map, gt_map * 0)],
+                                            ["BG", "box"])
+    pixels = imread(path)[..., :3]
+    third = pixels.shape[1] // 3
+    coloured = [(np.abs(pixels[:, k * third:(k + 1) * third] - 90 / 255).sum(-1) > 0.3).mean()
+                for k in range(3)]
+    assert coloured[1] > coloured[0] + 0.05 and coloured[1] > coloured[2] + 0.05
+    with pytest.raises(ValueError, match="at least one"):
+        viz.save_semantic_comparison_png(tmp_path / "e.png", [], ["BG"])

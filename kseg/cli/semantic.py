@@ -217,7 +217,26 @@ def train_command(config, train, val, epochs, logs="logs", weights=None,
     print(f"trained in {time.time() - start:.0f} s; checkpoints in {history.log_dir}")
     results = evaluate_semantic(model, val, config)
     print(results_table(results))
+    if val is not None and len(val.image_ids):
+        path = write_overview(model, config, val, Path(history.log_dir) / "val_overview.png")
+        print(f"wrote {path} (image / ground truth / prediction)")
     return history, results
+
+
+def write_overview(model, config, dataset, path, count=4, candidates=40):
+    """`save_semantic_comparison_png` of the `count` images with the most foreground among
+    the first `candidates` of `dataset` (so rare classes show); returns `path`."""
+    from kseg.semantic_eval import predict_semantic
+    from kseg.visualize import save_semantic_comparison_png
+
+    ids = list(dataset.image_ids)[:candidates]
+    masks = {i: dataset.load_semantic_mask(i) for i in ids}
+    chosen = sorted(ids, key=lambda i: -float(np.mean(masks[i] > 0)))[:count]
+    images = [dataset.load_image(i) for i in chosen]
+    predictions, _ = predict_semantic(model, config, images)
+    rows = [(image, masks[i], pred) for image, i, pred in zip(images, chosen, predictions)]
+    names = config.CLASS_NAMES or [f"class_{k}" for k in range(config.NUM_CLASSES)]
+    return save_semantic_comparison_png(path, rows, names)
 
 
 def evaluate_command(config, val, checkpoint, out=None):

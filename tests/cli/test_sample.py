@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from kseg.cli.sample import run_sample, sample_config, sample_parser
 from kseg.config import UNetConfig
@@ -42,6 +43,8 @@ def test_prior_train_evaluate(tmp_path, capsys):
     args = parser.parse_args(["train", "--steps", "1", "--logs", str(tmp_path)])
     history, trained = run_sample(args, TinySmoke, train, val, None)
     assert len(list(history.log_dir.glob("kseg_tiny_smoke_*.weights.h5"))) == 1
+    overview = np.asarray(Image.open(history.log_dir / "val_overview.png").convert("RGB"))
+    assert overview.shape[1] > overview.shape[0]  # 2 rows x 3 panels
 
     out = tmp_path / "val.json"
     args = parser.parse_args(["evaluate", "--logs", str(tmp_path), "--out", str(out)])
@@ -51,8 +54,6 @@ def test_prior_train_evaluate(tmp_path, capsys):
 
 
 def test_predict_writes_overlays_and_masks(tmp_path):
-    from PIL import Image
-
     train, val = SmokeScenesDataset(4, 64, 64, seed=0), SmokeScenesDataset(2, 64, 64, seed=1)
     parser = sample_parser("test", "a folder", default_epochs=1)
     run_sample(parser.parse_args(["train", "--steps", "1", "--logs", str(tmp_path)]),
