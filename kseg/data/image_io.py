@@ -3,7 +3,9 @@
 `read_image` always returns RGB uint8 [H, W, 3]: grayscale, RGBA (alpha
 dropped), 16-bit (scaled to 8 bits) and palette images are converted. The
 format comes from the file's bytes, not its extension (some ".jpg" files are
-PNGs). `read_label` returns the stored values of a label image [H, W]
+PNGs). A camera's EXIF orientation is applied, so the array is the picture as
+viewers and annotation tools (VIA, CVAT, labelme in browsers) show it and the
+polygons drawn on it line up; `oriented_size` gives that size from the header. `read_label` returns the stored values of a label image [H, W]
 (palette indices stay indices).
 """
 
@@ -46,9 +48,33 @@ def _to_uint8(array):
     return np.clip(array.round(), 0, 255).astype(np.uint8)
 
 
-def read_image(path, image_id=None):
-    """Read any image file as RGB uint8 `[H, W, 3]`."""
+# EXIF orientations (tag 0x0112) 5-8 turn the picture by 90 degrees.
+_ORIENTATION_TAG = 0x0112
+_QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def exif_orientation(img):
+    """The EXIF orientation (1-8) of an open PIL image; 1 (upright) when absent."""
+    try:
+        return int(img.getexif().get(_ORIENTATION_TAG, 1) or 1)
+    except (AttributeError, ValueError, TypeError, OSError):
+        return 1
+
+
+def oriented_size(img):
+    """(height, width) of an open PIL image as displayed (EXIF orientation applied)."""
+    width, height = img.size
+    return (width, height) if exif_orientation(img) in _QUARTER_TURNS else (height, width)
+
+
+def read_image(path, image_id=None, apply_exif_orientation=True):
+    """Read any image file as RGB uint8 `[H, W, 3]` (EXIF orientation applied unless
+    `apply_exif_orientation=False`, which gives the pixels as stored)."""
     img = _open(path, image_id)
+    if apply_exif_orientation and exif_orientation(img) != 1:
+        from PIL import ImageOps
+
+        img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = _to_uint8(np.asarray(img))
     elif img.mode == "P":

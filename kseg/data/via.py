@@ -24,6 +24,7 @@ from PIL import Image
 from skimage.draw import polygon as draw_polygon
 
 from kseg.data.dataset import DataError, Dataset
+from kseg.data.image_io import oriented_size
 
 ON_ERROR = ("raise", "skip", "clip")
 SHAPES = ("polygon", "polyline", "rect", "circle", "ellipse")
@@ -148,11 +149,10 @@ class _Parser:
                                        f"the JSON (field 'filename').")
         try:
             with Image.open(path) as img:
-                width, height = img.size
+                return oriented_size(img)  # as VIA showed it: EXIF orientation applied
         except OSError as e:
             return self.fail(filename, f"cannot read image header of {path} ({e}); expected "
                                        f"a JPEG/PNG image.")
-        return height, width
 
     def parse_region(self, filename, index, region, size):
         """(polygon dict, class value) or None when skipped."""

@@ -112,3 +112,24 @@ def test_car_damage_multiclass(car_damage_dir):
     assert parts.num_images == 62
     _, class_ids = parts.load_mask(0)
     assert class_ids.min() >= 1 and class_ids.max() <= 5
+
+
+def test_polygons_line_up_with_a_rotated_phone_photo(tmp_path):
+    """VIA shows a photo with its EXIF orientation applied, so polygons are drawn in that
+    frame: the mask must match the image kseg reads, not the stored pixels."""
+    folder = tmp_path / "cars" / "train"
+    folder.mkdir(parents=True)
+    stored = np.zeros((20, 40, 3), np.uint8)
+    stored[:, :20] = 255  # shown upright (orientation 6), this is the top half
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(folder / "p.jpg", exif=exif, quality=95)
+    # the displayed picture is 20 wide, 40 tall: a polygon over its top half
+    region = poly([0, 19, 19, 0], [0, 0, 19, 19])
+    (folder / "via_region_data.json").write_text(json.dumps(
+        {"p.jpg1": {"filename": "p.jpg", "size": 1, "regions": [region]}}))
+    ds = load_via(tmp_path / "cars", "train")
+    image = ds.load_image(0)
+    masks, _ = ds.load_mask(0)
+    assert image.shape[:2] == masks.shape[:2] == (40, 20)
+    assert image[masks[:, :, 0]].mean() > 200 and image[~masks[:, :, 0]].mean() < 60
