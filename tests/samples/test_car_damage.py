@@ -1,13 +1,11 @@
 """samples/car_damage: a few training steps on the real car-damage photos at 64x64."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from sample_module import load_sample
 
-SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "car_damage" / "car_damage.py"
 TINY = {"BACKBONE_FILTERS": 8, "TOP_DOWN_PYRAMID_SIZE": 16, "RPN_CONV_FILTERS": 16,
         "FPN_CLASSIF_FC_LAYERS_SIZE": 32, "MASK_HEAD_FILTERS": 16, "IMAGES_PER_GPU": 2,
         "RPN_ANCHOR_SCALES": [4, 8, 16, 32, 64], "PRE_NMS_LIMIT": 256,
@@ -16,16 +14,11 @@ LOSSES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_los
           "mrcnn_mask_loss")
 
 
-def load_sample():
-    spec = importlib.util.spec_from_file_location("car_damage_sample", SAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.data
 def test_multiclass_subsets_share_class_order(car_damage_dir):
-    sample = load_sample()
+    sample = load_sample("car_damage")
     train = sample.load_subset(car_damage_dir, "train", multiclass=True)
     val = sample.load_subset(car_damage_dir, "val", True, train.class_names[1:])
     assert train.class_names == val.class_names
@@ -36,7 +29,7 @@ def test_multiclass_subsets_share_class_order(car_damage_dir):
 @pytest.mark.data
 @pytest.mark.slow
 def test_few_steps_on_real_images_give_finite_losses(car_damage_dir, tmp_path):
-    sample = load_sample()
+    sample = load_sample("car_damage")
     histories = sample.main(["train", "--dataset", str(car_damage_dir), "--weights", "none",
                              "--epochs-all", "1", "--steps", "2", "--image-size", "64",
                              "--no-augment", "--logs", str(tmp_path), "--verbose", "0",

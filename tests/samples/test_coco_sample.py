@@ -4,16 +4,14 @@ Three generated shapes images; instances are polygons, plus one crowd region
 stored as uncompressed RLE (the COCO crowd format).
 """
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from sample_module import load_sample
 from skimage import measure
 
-SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "coco" / "coco.py"
 TINY = {"BACKBONE_FILTERS": 8, "TOP_DOWN_PYRAMID_SIZE": 16, "RPN_CONV_FILTERS": 16,
         "FPN_CLASSIF_FC_LAYERS_SIZE": 32, "MASK_HEAD_FILTERS": 16, "IMAGES_PER_GPU": 2,
         "RPN_ANCHOR_SCALES": [4, 8, 16, 32, 64], "PRE_NMS_LIMIT": 256,
@@ -21,11 +19,6 @@ TINY = {"BACKBONE_FILTERS": 8, "TOP_DOWN_PYRAMID_SIZE": 16, "RPN_CONV_FILTERS": 
         "POST_NMS_ROIS_INFERENCE": 32, "DETECTION_MIN_CONFIDENCE": 0.0}
 
 
-def load_sample():
-    spec = importlib.util.spec_from_file_location("coco_sample", SAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def uncompressed_rle(mask):
@@ -79,7 +72,7 @@ def test_tiny_coco_json_loads_with_crowd(tmp_path):
 def test_train_two_steps_then_coco_metrics(tmp_path):
     from kseg.evaluate import COCO_STAT_NAMES
 
-    sample = load_sample()
+    sample = load_sample("coco")
     annotations = write_tiny_coco(tmp_path)
     common = ["--annotations", str(annotations), "--images", str(tmp_path),
               "--logs", str(tmp_path / "logs"), "--config", json.dumps(TINY),

@@ -1,24 +1,14 @@
 """samples/road/road.py: config, CamVid / KITTI / generated data, training lowers the loss."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from sample_module import load_sample
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_sample():
-    spec = importlib.util.spec_from_file_location("road_sample", ROOT / "samples/road/road.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-road = _load_sample()
+road = load_sample("road")
 
 
 def test_config_defaults_are_valid():

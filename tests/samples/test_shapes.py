@@ -1,24 +1,15 @@
 """samples/shapes/shapes.py (the main job) end to end with a tiny schedule."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_sample():
-    spec = importlib.util.spec_from_file_location("shapes_sample", ROOT / "samples/shapes/shapes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from sample_module import load_sample
 
 
 def test_main_job_writes_metrics_pictures_and_checkpoints(tmp_path):
-    shapes = _load_sample()
+    shapes = load_sample("shapes")
     out = tmp_path / "out"
     assert shapes.main(["--out", str(out), "--epochs", "2", "--steps", "2", "--train-images",
                         "16", "--val-images", "3", "--pictures", "2"]) == 0

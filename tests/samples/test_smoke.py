@@ -1,21 +1,11 @@
 """samples/smoke/smoke.py: config, the grouped FSS split, training lowers the loss."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
+from sample_module import load_sample
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_sample():
-    spec = importlib.util.spec_from_file_location("smoke_sample", ROOT / "samples/smoke/smoke.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-smoke = _load_sample()
+smoke = load_sample("smoke")
 
 
 def test_config_defaults_are_valid():
