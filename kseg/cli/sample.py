@@ -69,10 +69,7 @@ def run_sample(args, config_class, train, val, augmentation):
     if args.command == "predict":
         if not args.images or not args.out:
             raise SystemExit("predict needs --images DIR and --out DIR")
-        checkpoint = cli.resolve_checkpoint(args.weights or "last", args.logs,
-                                            config_class.NAME)
-        config = cli.load_run_config(config_class, checkpoint) or sample_config(config_class,
-                                                                                args)
+        checkpoint, config = _trained(args, config_class)
         return cli.predict_command(config, checkpoint, args.images, args.out)
     print(f"{len(train.image_ids)} training and {len(val.image_ids)} validation images")
     if args.command == "prior":
@@ -82,6 +79,15 @@ def run_sample(args, config_class, train, val, augmentation):
         weights = None if args.weights in (None, "none") else args.weights
         return cli.train_command(config, train, val, args.epochs, args.logs, weights,
                                  augmentation=augmentation)
+    checkpoint, config = _trained(args, config_class)
+    return cli.evaluate_command(config, val, checkpoint, args.out)
+
+
+def _trained(args, config_class):
+    """(checkpoint, config): `--weights` (default: the last checkpoint of the newest run in
+    `--logs`) and the config.json of its run (the defaults when there is none)."""
+    from kseg.cli import semantic as cli
+
     checkpoint = cli.resolve_checkpoint(args.weights or "last", args.logs, config_class.NAME)
     config = cli.load_run_config(config_class, checkpoint) or sample_config(config_class, args)
-    return cli.evaluate_command(config, val, checkpoint, args.out)
+    return checkpoint, config
