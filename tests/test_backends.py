@@ -64,6 +64,7 @@ batch, _ = build_batch(ShapesDataset(4, 64, 64, seed=3), config, [0, 1],
                        rng=np.random.default_rng(0))
 trainer = MaskRCNN("training", config, model_dir=sys.argv[1])
 trainer.compile(3e-3)
+out["jit"] = bool(trainer.keras_model.jit_compile)
 curve = []
 for _ in range(20):
     trainer.keras_model.reset_metrics()
@@ -101,6 +102,7 @@ def test_models_train_and_predict_on_backend(tmp_path, backend):
     assert lines, proc.stderr[-3000:]
     out = json.loads(lines[-1][len("RESULT "):])
     assert out["backend"] == backend
+    assert out["jit"] == (backend == "jax")  # JAX steps are jitted; torch runs eagerly
     assert out["fcn_shape"] == [2, 20, 28, 2] and out["unet_shape"] == [2, 20, 28, 1]
     for name in ("fcn", "unet"):
         losses = out[name + "_losses"]

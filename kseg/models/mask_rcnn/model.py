@@ -21,6 +21,23 @@ from kseg.models.mask_rcnn.inference import detect_images
 from kseg.models.mask_rcnn.trainable import LAYER_REGEX, set_trainable
 
 
+def jit_compile_setting(jit_compile):
+    """Keras' `jit_compile` for the config's JIT_COMPILE on the current backend.
+
+    On TensorFlow, False means a graph function without XLA (fast) and True XLA. On JAX,
+    False would run every op eagerly, so JAX always gets "auto" (jitted); on PyTorch
+    "auto" is eager unless JIT_COMPILE asks for torch.compile.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return bool(jit_compile)
+    if backend == "jax":
+        return "auto"
+    return True if jit_compile else "auto"
+
+
 class MaskRCNN:
     """Builds the training or inference model for a `MaskRCNNConfig`.
 
@@ -94,8 +111,8 @@ class MaskRCNN:
         from kseg.models.mask_rcnn.optimizers import make_optimizer
 
         optimizer = make_optimizer(self.config, learning_rate, momentum)
-        self.keras_model.compile(optimizer=optimizer,
-                                 jit_compile=bool(self.config.JIT_COMPILE))
+        self.keras_model.compile(optimizer=optimizer, jit_compile=jit_compile_setting(
+            self.config.JIT_COMPILE))
 
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers="all",
               augmentation=None, custom_callbacks=None, no_augmentation_sources=None,
