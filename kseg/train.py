@@ -13,7 +13,6 @@ path) continues in its folder and its epoch numbering, as Matterport's `set_log_
 work at the ORIGINAL image size.
 """
 
-import datetime
 import importlib.util
 import math
 import re
@@ -28,6 +27,7 @@ from kseg.losses import loss_from_config
 from kseg.metrics import default_metrics
 from kseg.semantic_eval import evaluate_semantic, mean_mask_prior, predict_semantic
 from kseg.utils.io import atomic_path
+from kseg.utils.runs import find_last, new_log_dir
 
 __all__ = ["AtomicCheckpoint", "InMemoryDataset", "checkpoint_path", "compile_semantic",
            "epoch_from_checkpoint", "evaluate_semantic", "find_last", "make_optimizer",
@@ -37,12 +37,6 @@ CHECKPOINT_RE = re.compile(r"^kseg_(?P<name>.+)_(?P<epoch>\d{4,})\.weights\.h5$"
 
 
 # === Log folders and checkpoints ===
-def log_dir_for(model_dir, name, now=None):
-    """`model_dir/<name><YYYYmmddTHHMM>` for a new training run."""
-    now = now or datetime.datetime.now()
-    return Path(model_dir) / f"{name.lower()}{now:%Y%m%dT%H%M}"
-
-
 def checkpoint_path(log_dir, name, epoch):
     """`log_dir/kseg_<name>_<epoch:04d>.weights.h5` (epoch counted from 1)."""
     return Path(log_dir) / f"kseg_{name.lower()}_{int(epoch):04d}.weights.h5"
@@ -52,24 +46,6 @@ def epoch_from_checkpoint(path):
     """The epoch number in a checkpoint file name, or None if it is not one of ours."""
     match = CHECKPOINT_RE.match(Path(path).name)
     return int(match.group("epoch")) if match else None
-
-
-def find_last(model_dir, name):
-    """Path of the last checkpoint of the newest `model_dir/<name>*` run folder.
-
-    Raises FileNotFoundError naming the folder when there is none.
-    """
-    name = name.lower()
-    root = Path(model_dir)
-    runs = sorted(p for p in root.glob(f"{name}*") if p.is_dir()) if root.is_dir() else []
-    for run in reversed(runs):
-        checkpoints = sorted((p for p in run.iterdir() if epoch_from_checkpoint(p) is not None
-                              and CHECKPOINT_RE.match(p.name).group("name") == name),
-                             key=epoch_from_checkpoint)
-        if checkpoints:
-            return checkpoints[-1]
-    raise FileNotFoundError(f"no checkpoint kseg_{name}_NNNN.weights.h5 in a {root}/{name}* "
-                            f"folder; train first or pass a weights path.")
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
@@ -254,7 +230,7 @@ def train_semantic(model, config, train_dataset, val_dataset=None, epochs=1, mod
     The History gains `log_dir` and `checkpoint` (path of the last saved epoch).
     """
     log_dir, initial_epoch = resolve_weights(model, weights, model_dir, config.NAME)
-    log_dir = Path(log_dir or log_dir_for(model_dir, config.NAME))
+    log_dir = Path(log_dir or new_log_dir(model_dir, config.NAME))
     log_dir.mkdir(parents=True, exist_ok=True)
     config.to_json(log_dir / "config.json")
     compile_semantic(model, config)

@@ -6,12 +6,12 @@ Weights are written by layer name in the Keras 2 HDF5 layout of `mask_rcnn_coco.
 (through `kseg.saving`), atomically: a crash never leaves a half-written checkpoint.
 """
 
-import datetime
 import os
 import re
 
 from kseg.saving.fixtures import legacy_weight_names, write_matterport_fixture
 from kseg.saving.legacy_h5 import legacy_weights
+from kseg.utils import runs
 
 _CHECKPOINT = re.compile(r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]"
                          r"(?:mask_rcnn|kseg)_[\w-]+_(\d{4})\.(?:weights\.)?h5$")
@@ -40,24 +40,9 @@ def log_dir_for(model_dir, name, model_path=None, epoch=0):
         match = _CHECKPOINT.match(os.path.abspath(os.fspath(model_path)))
         if match:
             return os.path.dirname(os.path.abspath(model_path)), int(match.group(6))
-    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M")
-    return os.path.join(model_dir, f"{name.lower()}{stamp}"), epoch
+    return os.fspath(runs.new_log_dir(model_dir, name)), epoch
 
 
 def find_last(model_dir, name):
-    """The newest checkpoint of the newest run of `name` in `model_dir`.
-
-    Raises FileNotFoundError naming the folder when there is none.
-    """
-    prefix = name.lower()
-    runs = sorted(d for d in (os.listdir(model_dir) if os.path.isdir(model_dir) else [])
-                  if d.startswith(prefix) and os.path.isdir(os.path.join(model_dir, d)))
-    for run in reversed(runs):
-        folder = os.path.join(model_dir, run)
-        files = sorted(f for f in os.listdir(folder)
-                       if re.match(rf"(mask_rcnn|kseg)_{re.escape(prefix)}_\d{{4}}\..*h5$", f))
-        if files:
-            return os.path.join(folder, files[-1])
-    raise FileNotFoundError(
-        f"no checkpoint of {name!r} in {os.path.abspath(model_dir)}: expected "
-        f"{prefix}<timestamp>/mask_rcnn_{prefix}_<epoch>.h5; train first or pass a weights path.")
+    """The newest checkpoint of the newest run of `name` in `model_dir` (a str path)."""
+    return str(runs.find_last(model_dir, name))
