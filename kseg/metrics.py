@@ -25,17 +25,18 @@ def predicted_classes(y_pred, activation="softmax", threshold=0.5):
 
 
 def confusion_matrix(y_true, y_pred_classes, num_classes, ignore_index=None):
-    """[K, K] float32 confusion matrix of int class maps of equal shape."""
+    """[K, K] float32 confusion matrix of int class maps of equal shape: a segment sum
+    over cells gt * K + prediction (ignored and out-of-range gt pixels weigh 0). Not
+    `ops.bincount`: its output length depends on values, which JAX cannot jit."""
     y_true = ops.reshape(ops.cast(y_true, "int32"), (-1,))
     y_pred_classes = ops.reshape(ops.cast(y_pred_classes, "int32"), (-1,))
     valid = ops.logical_and(y_true >= 0, y_true < num_classes)
     if ignore_index is not None:
         valid = ops.logical_and(valid, ops.not_equal(y_true, ignore_index))
-    labels = ops.where(valid, y_true, ops.zeros_like(y_true))
-    true_onehot = ops.one_hot(labels, num_classes, dtype="float32")
-    true_onehot = true_onehot * ops.expand_dims(ops.cast(valid, "float32"), -1)
-    pred_onehot = ops.one_hot(y_pred_classes, num_classes, dtype="float32")
-    return ops.matmul(ops.transpose(true_onehot), pred_onehot)
+    cells = ops.where(valid, y_true * num_classes + y_pred_classes, 0)
+    counts = ops.segment_sum(ops.cast(valid, "float32"), cells,
+                             num_segments=num_classes * num_classes)
+    return ops.reshape(counts, (num_classes, num_classes))
 
 
 class _ConfusionMetric(keras.metrics.Metric):
