@@ -59,22 +59,53 @@ def _pixel_mean(values, valid):
     return total / ops.maximum(ops.sum(valid, axis=(1, 2)), 1.0)
 
 
-def cross_entropy(y_true, y_pred, activation="softmax", class_weights=None, ignore_index=None):
-    """Pixel-mean (class-weighted) cross-entropy per image [B]."""
+def _prepared(y_true, y_pred, activation, ignore_index):
+    """(log-probabilities [B, H, W, K'], one-hot targets [B, H, W, K'], valid [B, H, W]):
+    computed once and shared by the terms of a sum such as "ce+dice"."""
     log_probs = _log_probs(y_pred, activation)
     onehot, valid = _targets(y_true, log_probs.shape[-1], ignore_index)
+    return log_probs, onehot, valid
+
+
+def _ce_term(log_probs, onehot, valid, class_weights=None):
     nll = -ops.sum(onehot * log_probs, axis=-1)
     return _pixel_mean(nll * _pixel_weights(onehot, class_weights), valid)
+
+
+def _focal_term(log_probs, onehot, valid, class_weights=None, gamma=2.0):
+    log_pt = ops.sum(onehot * log_probs, axis=-1)
+    modulator = ops.power(1.0 - ops.exp(log_pt), gamma)
+    return _pixel_mean(-modulator * log_pt * _pixel_weights(onehot, class_weights), valid)
+
+
+def _dice_term(log_probs, onehot, valid, class_weights=None, smooth=1.0, per_image=False,
+               binary=False):
+    probs = ops.exp(log_probs)
+    valid = ops.expand_dims(valid, -1)
+    axes = (1, 2) if per_image else (0, 1, 2)
+    intersection = ops.sum(probs * onehot * valid, axis=axes)
+    denominator = ops.sum((probs + onehot) * valid, axis=axes)
+    dice = (2.0 * intersection + smooth) / (denominator + smooth)  # [B, K] or [K]
+    if binary:
+        loss = 1.0 - dice[..., 1]
+    elif class_weights is None:
+        loss = 1.0 - ops.mean(dice, axis=-1)
+    else:
+        weights = ops.convert_to_tensor(list(class_weights), dtype="float32")
+        loss = 1.0 - ops.sum(dice * weights, axis=-1) / ops.sum(weights)
+    return loss if per_image else loss * ops.ones_like(valid[:, 0, 0, 0])
+
+
+def cross_entropy(y_true, y_pred, activation="softmax", class_weights=None, ignore_index=None):
+    """Pixel-mean (class-weighted) cross-entropy per image [B]."""
+    return _ce_term(*_prepared(y_true, y_pred, activation, ignore_index), class_weights)
 
 
 def focal_loss(y_true, y_pred, activation="softmax", gamma=2.0, class_weights=None,
                ignore_index=None):
     """Focal loss (Lin et al.) per image [B]: -w_c (1 - p_t)^gamma log p_t, pixel mean."""
-    log_probs = _log_probs(y_pred, activation)
-    onehot, valid = _targets(y_true, log_probs.shape[-1], ignore_index)
-    log_pt = ops.sum(onehot * log_probs, axis=-1)
-    modulator = ops.power(1.0 - ops.exp(log_pt), gamma)
-    return _pixel_mean(-modulator * log_pt * _pixel_weights(onehot, class_weights), valid)
+    return _focal_term(*_prepared(y_true, y_pred, activation, ignore_index), class_weights,
+                       gamma)
 
 
 def dice_loss(y_true, y_pred, activation="softmax", class_weights=None, ignore_index=None,
@@ -87,21 +118,8 @@ def dice_loss(y_true, y_pred, activation="softmax", class_weights=None, ignore_i
     1-channel binary output: the foreground class only (background Dice would swamp a
     small foreground).
     """
-    probs = ops.exp(_log_probs(y_pred, activation))
-    onehot, valid = _targets(y_true, probs.shape[-1], ignore_index)
-    valid = ops.expand_dims(valid, -1)
-    axes = (1, 2) if per_image else (0, 1, 2)
-    intersection = ops.sum(probs * onehot * valid, axis=axes)
-    denominator = ops.sum((probs + onehot) * valid, axis=axes)
-    dice = (2.0 * intersection + smooth) / (denominator + smooth)  # [B, K] or [K]
-    if y_pred.shape[-1] == 1:
-        loss = 1.0 - dice[..., 1]
-    elif class_weights is None:
-        loss = 1.0 - ops.mean(dice, axis=-1)
-    else:
-        weights = ops.convert_to_tensor(list(class_weights), dtype="float32")
-        loss = 1.0 - ops.sum(dice * weights, axis=-1) / ops.sum(weights)
-    return loss if per_image else loss * ops.ones_like(valid[:, 0, 0, 0])
+    return _dice_term(*_prepared(y_true, y_pred, activation, ignore_index), class_weights,
+                      smooth, per_image, binary=y_pred.shape[-1] == 1)
 
 
 @keras.saving.register_keras_serializable(package="kseg")
@@ -132,17 +150,16 @@ class SegmentationLoss(keras.losses.Loss):
         self.dice_per_image = bool(dice_per_image)
 
     def call(self, y_true, y_pred):
-        common = dict(activation=self.activation, class_weights=self.class_weights,
-                      ignore_index=self.ignore_index)
+        prepared = _prepared(y_true, y_pred, self.activation, self.ignore_index)
         values = []
         for term in self.terms:
             if term == "ce":
-                values.append(cross_entropy(y_true, y_pred, **common))
+                values.append(_ce_term(*prepared, self.class_weights))
             elif term == "focal":
-                values.append(focal_loss(y_true, y_pred, gamma=self.gamma, **common))
+                values.append(_focal_term(*prepared, self.class_weights, self.gamma))
             else:
-                values.append(dice_loss(y_true, y_pred, smooth=self.smooth,
-                                        per_image=self.dice_per_image, **common))
+                values.append(_dice_term(*prepared, self.class_weights, self.smooth,
+                                         self.dice_per_image, binary=y_pred.shape[-1] == 1))
         return sum(values[1:], values[0])
 
     def get_config(self):
