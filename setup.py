@@ -15,6 +15,7 @@ setup(
         "keras>=3.8",
         "numpy",
         "scikit-image",
+        "scipy",
         "h5py",
         "pycocotools",
         "matplotlib",

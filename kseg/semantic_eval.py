@@ -40,13 +40,11 @@ def mold_semantic_image(image, config):
 
 def output_probabilities(output, activation):
     """Model output [..., C] (probabilities / logits, C = 1 for binary) -> [..., K] probs."""
+    from scipy.special import expit, softmax
+
     output = np.asarray(output, dtype=np.float32)
     if activation == "logits":
-        if output.shape[-1] == 1:
-            output = 1.0 / (1.0 + np.exp(-output))
-        else:
-            shifted = np.exp(output - output.max(axis=-1, keepdims=True))
-            output = shifted / shifted.sum(axis=-1, keepdims=True)
+        output = expit(output) if output.shape[-1] == 1 else softmax(output, axis=-1)
     if output.shape[-1] == 1:
         output = np.concatenate([1.0 - output, output], axis=-1)
     return output
