@@ -264,8 +264,8 @@ class UNetConfig(SemanticConfig):
     UNET_BATCHNORM = True
     # Dropout rate at the bottleneck (0 disables it).
     UNET_DROPOUT = 0.0
-    # Sigmoid models: initial foreground probability (classifier bias log(p / (1 - p)));
-    # None: zero bias (p = 0.5).
+    # Binary models (NUM_CLASSES == 2): the untrained model's foreground probability (set
+    # through the classifier bias); None: zero bias (p = 0.5).
     UNET_FOREGROUND_PRIOR = None
 
     def validate(self):
@@ -275,6 +275,10 @@ class UNetConfig(SemanticConfig):
         self._check(self.UNET_PADDING in ("same", "valid"), "UNET_PADDING", "same or valid")
         self._check(self.BACKBONE in (None, "vgg16", "resnet34", "resnet50"), "BACKBONE",
                     "None, vgg16, resnet34 or resnet50")
+        prior = self.UNET_FOREGROUND_PRIOR
+        self._check(prior is None or (self.NUM_CLASSES == 2 and _positive_number(prior)
+                                      and prior < 1), "UNET_FOREGROUND_PRIOR",
+                    "None, or a probability in (0, 1) with NUM_CLASSES == 2")
 
 
 def _positive_int(value):

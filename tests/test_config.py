@@ -82,3 +82,12 @@ def test_semantic_configs_validate_their_fields():
         kseg.UNetConfig(NUM_CLASSES=3, OUTPUT_ACTIVATION="sigmoid")
     with pytest.raises(ConfigError, match="LOSS"):
         kseg.UNetConfig(NUM_CLASSES=2, LOSS="ce+hinge")
+
+
+def test_unet_foreground_prior_is_checked():
+    from kseg.config import ConfigError, UNetConfig
+
+    UNetConfig(NUM_CLASSES=2, UNET_FOREGROUND_PRIOR=0.05).validate()
+    for bad in ({"UNET_FOREGROUND_PRIOR": 1.5}, {"UNET_FOREGROUND_PRIOR": 0.05, "NUM_CLASSES": 3}):
+        with pytest.raises(ConfigError, match="UNET_FOREGROUND_PRIOR"):
+            UNetConfig(**{"NUM_CLASSES": 2, **bad}).validate()

@@ -74,7 +74,7 @@ def _train_arguments(parser):
     parser.add_argument("--base-filters", type=int, default=64, help="unet: first level width")
     parser.add_argument("--depth", type=int, default=4, help="unet: number of poolings")
     parser.add_argument("--foreground-prior", type=float, default=None,
-                        help="unet, binary: initial foreground probability (e.g. 0.05)")
+                        help="unet, 2 classes: initial foreground probability (e.g. 0.05)")
     parser.add_argument("--no-augment", action="store_true", help="no flips / zoom / color")
 
 
@@ -162,8 +162,6 @@ def make_config(args, class_names, **overrides):
         backbone = None if args.backbone in (None, "none") else args.backbone
         fields.update(BACKBONE=backbone, UNET_BASE_FILTERS=args.base_filters,
                       UNET_DEPTH=args.depth, UNET_FOREGROUND_PRIOR=args.foreground_prior)
-        if args.foreground_prior is not None:
-            fields["OUTPUT_ACTIVATION"] = "sigmoid"
     if args.weights == "imagenet":
         fields["ENCODER_WEIGHTS"] = "imagenet"
     fields.update(overrides)

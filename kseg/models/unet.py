@@ -155,9 +155,10 @@ def UNet(num_classes, depth=4, base_filters=64, padding="same", backbone=None,
         encoder_weights, encoder_freeze, encoder_width: see `build_encoder`.
         normalization: "caffe", "standard" or "scale"; None: "caffe" with encoder weights,
             else "standard".
-        foreground_prior: 1-channel outputs only: start the classifier bias at
-            log(p / (1 - p)) so the first predictions are p (RetinaNet's prior init; avoids
-            large, destabilising early losses when the foreground is rare). None: zeros.
+        foreground_prior: binary models (1 sigmoid channel or 2 classes): start the
+            classifier bias so the first predictions are foreground with probability p
+            (RetinaNet's prior init; avoids large, destabilising early losses when the
+            foreground is rare). None: zeros.
     """
     if padding not in ("same", "valid"):
         raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
@@ -184,12 +185,32 @@ def UNet(num_classes, depth=4, base_filters=64, padding="same", backbone=None,
 
 
 def _prior_bias(prior, channels):
+    """Classifier bias so that the untrained model predicts foreground with probability
+    `prior`: log(p / (1 - p)) for a sigmoid channel, [log(1 - p), log(p)] for a two-class
+    softmax / logits output (softmax of it is [1 - p, p])."""
     if prior is None:
         return "zeros"
-    if channels != 1 or not 0 < prior < 1:
-        raise ValueError(f"foreground_prior needs a 1-channel (sigmoid) output and a value in "
-                         f"(0, 1), got {prior!r} with {channels} channels")
-    return keras.initializers.Constant(math.log(prior / (1 - prior)))
+    if channels not in (1, 2) or not 0 < prior < 1:
+        raise ValueError(f"foreground_prior needs a binary output (1 sigmoid channel or 2 "
+                         f"classes) and a value in (0, 1), got {prior!r} with {channels} "
+                         f"channels")
+    if channels == 1:
+        return keras.initializers.Constant(math.log(prior / (1 - prior)))
+    return _VectorBias([math.log(1 - prior), math.log(prior)])
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class _VectorBias(keras.initializers.Initializer):
+    """A fixed per-channel bias vector."""
+
+    def __init__(self, values):
+        self.values = [float(v) for v in values]
+
+    def __call__(self, shape, dtype=None):
+        return keras.ops.convert_to_tensor(self.values, dtype=dtype or "float32")
+
+    def get_config(self):
+        return {"values": self.values}
 
 
 def build_unet(config, input_shape=None):

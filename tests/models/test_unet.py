@@ -93,7 +93,11 @@ def test_foreground_prior_sets_the_classifier_bias():
     model = UNet(2, depth=1, base_filters=2, output_activation="sigmoid", foreground_prior=0.05)
     bias = keras.ops.convert_to_numpy(model.get_layer("classifier").bias)
     np.testing.assert_allclose(bias, [np.log(0.05 / 0.95)], rtol=1e-6)
-    with pytest.raises(ValueError, match="1-channel"):
+    softmax = UNet(2, depth=1, base_filters=2, output_activation="softmax",
+                   foreground_prior=0.05)
+    bias = keras.ops.convert_to_numpy(softmax.get_layer("classifier").bias)
+    np.testing.assert_allclose(bias, np.log([0.95, 0.05]), rtol=1e-6)
+    with pytest.raises(ValueError, match="binary output"):
         UNet(3, depth=1, base_filters=2, foreground_prior=0.05)
 
 
