@@ -26,18 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 WORKER = r"""
-import importlib.util, json, statistics, sys, time
+import json, statistics, sys, time
 import numpy as np
 import keras
 
 ROOT, repeats = sys.argv[1], int(sys.argv[2])
-
-
-def sample(name):
-    spec = importlib.util.spec_from_file_location(name, f"{ROOT}/samples/{name}/{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, f"{ROOT}/bench")
+from semantic import load_sample as sample
 
 
 def timed(fn):

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEED_SHAPES = {"unet": (4, 256), "fcn8s": (1, 512)}
 
 
-def _sample(name):
+def load_sample(name):
+    """The module of `samples/<name>/<name>.py` (also used by bench/backends.py)."""
     path = ROOT / "samples" / name / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"{name}_sample", path)
     module = importlib.util.module_from_spec(spec)
@@ -46,13 +47,13 @@ def setup(model_name):
     if model_name == "unet":
         from kseg.models.unet import build_unet
 
-        smoke = _sample("smoke")
+        smoke = load_sample("smoke")
         train, val = smoke.load_smoke_datasets(dataset_path("smoke_fss", "FSS"))
         config = smoke.SmokeConfig()
         return config, build_unet, train, val, smoke.augmentation(config.SEED)
     from kseg.models.fcn import build_fcn
 
-    road = _sample("road")
+    road = load_sample("road")
     train, val = road.load_road_datasets(dataset_path("road_camvid", "CamVid"))
     config = road.RoadConfig()
     return config, build_fcn, train, val, road.augmentation(config.SEED)
