@@ -54,7 +54,8 @@ def train(config, args, train_set):
 
 
 def evaluate(config, checkpoint, val_set, args):
-    """Detect once on every validation image; mAP@0.5 (Matterport) and COCO AP from it."""
+    """Detect once on every validation image -> (detections by image id, mAP@0.5 result,
+    COCO metrics)."""
     from kseg import MaskRCNN
     from kseg.evaluate import coco_evaluate, evaluate_dataset_map
 
@@ -69,19 +70,20 @@ def evaluate(config, checkpoint, val_set, args):
     cached = iter(detections[i] for i in ids)
     result = evaluate_dataset_map(lambda images: [next(cached) for _ in images], val_set, ids,
                                   verbose=0, batch_size=1)
-    return model, result, coco_evaluate(val_set, detections, ids)
+    return detections, result, coco_evaluate(val_set, detections, ids)
 
 
-def write_pictures(model, val_set, args):
-    """detections_*.png and ground_truth_*.png for the first --pictures validation images,
-    and overview.png: ground truth beside detections, one row per image."""
+def write_pictures(detections, val_set, args):
+    """detections_*.png and ground_truth_*.png for the first --pictures validation images
+    (`detections`: image id -> detect result, from `evaluate`), and overview.png: ground
+    truth beside detections, one row per image."""
     from kseg.data.molding import extract_bboxes
     from kseg.visualize import save_comparison_png, save_instances_png
 
     paths, rows = [], []
     for image_id in list(val_set.image_ids)[:args.pictures]:
         image = val_set.load_image(image_id)
-        det = model.detect([image])[0]
+        det = detections[image_id]
         path = os.path.join(args.out, f"detections_{image_id:03d}.png")
         paths.append(save_instances_png(path, image, det, val_set.class_names))
         masks, class_ids = val_set.load_mask(image_id)
@@ -113,8 +115,8 @@ def main(argv=None):
           f"{config.EPOCHS} epochs x {config.STEPS_PER_EPOCH} steps, batch {config.BATCH_SIZE}")
     trained, seconds = train(config, args, train_set)
     checkpoint = trained.find_last()
-    model, result, coco = evaluate(ShapesConfig(**overrides), checkpoint, val_set, args)
-    pictures = write_pictures(model, val_set, args)
+    detections, result, coco = evaluate(ShapesConfig(**overrides), checkpoint, val_set, args)
+    pictures = write_pictures(detections, val_set, args)
     metrics = {"mask_map50": result["mask_map50"], "box_map50": result["box_map50"],
                "coco": coco, "train_seconds": round(seconds, 1), "checkpoint": checkpoint,
                "epochs": config.EPOCHS, "steps_per_epoch": config.STEPS_PER_EPOCH,
