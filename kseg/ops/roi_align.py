@@ -157,7 +157,8 @@ def roi_level(boxes, image_shape):
 
     Args:
         boxes: ``[..., (y1, x1, y2, x2)]`` normalized.
-        image_shape: ``(H, W)`` python ints of the network input image.
+        image_shape: ``(H, W)`` of the network input image: python ints, or scalar
+            tensors read at run time (e.g. ``ops.shape(image)[1:3]``).
 
     Returns:
         ``[...]`` int32 levels in ``[2, 5]``.
@@ -165,7 +166,10 @@ def roi_level(boxes, image_shape):
     boxes = ops.cast(boxes, "float32")
     area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
     area = ops.maximum(area, 1e-12)
-    image_area = float(image_shape[0] * image_shape[1])
+    if isinstance(image_shape[0], int) and isinstance(image_shape[1], int):
+        image_area = float(image_shape[0] * image_shape[1])
+    else:
+        image_area = ops.cast(image_shape[0], "float32") * ops.cast(image_shape[1], "float32")
     ratio = ops.sqrt(area) / (224.0 / ops.sqrt(image_area))
     level = ops.log(ratio) / ops.log(2.0)
     level = ops.clip(4.0 + ops.round(level), 2.0, 5.0)
@@ -173,8 +177,9 @@ def roi_level(boxes, image_shape):
 
 
 def _flat_pyramid(feature_maps):
-    """Concatenates levels into a ``[pixels, C]`` table + static geometry."""
-    sizes = [(int(f.shape[1]), int(f.shape[2])) for f in feature_maps]
+    """Concatenates levels into a ``[pixels, C]`` table + each level's (h, w): python ints
+    when static, scalar tensors when the image size is only known at run time."""
+    sizes = [tuple(ops.shape(f)[1:3]) for f in feature_maps]
     channels = feature_maps[0].shape[-1]
     dtype = keras.backend.result_type(*[f.dtype for f in feature_maps])
     table = ops.concatenate(
@@ -184,15 +189,17 @@ def _flat_pyramid(feature_maps):
 
 
 def _per_roi(values, level):
-    """Looks up a per-level python int list at ``level`` (int32 ``[...]``)."""
-    return ops.take(ops.convert_to_tensor(values, "int32"), level)
+    """Looks up a per-level list (python ints or scalar tensors) at ``level`` (int32)."""
+    if all(isinstance(v, int) for v in values):
+        return ops.take(ops.convert_to_tensor(values, "int32"), level)
+    return ops.take(ops.stack([ops.cast(v, "int32") for v in values]), level)
 
 
 def _roi_geometry(sizes, level, batch):
     """Flat-table offset and map size of each RoI's level.
 
     Args:
-        sizes: per-level ``(h_i, w_i)`` python ints.
+        sizes: per-level ``(h_i, w_i)`` python ints or scalar int tensors.
         level: ``[batch, num_rois]`` int32 level index (0 = P2).
         batch: int or scalar tensor, batch size.
 
@@ -222,10 +229,11 @@ def roi_align(feature_maps, boxes, pool_size, image_shape, use_fast_ops=None):
 
     Args:
         feature_maps: list of 4 tensors P2..P5 ``[batch, h_i, w_i, C]``
-            (static h_i, w_i, C).
+            (static C; h_i, w_i may be dynamic).
         boxes: ``[batch, num_rois, (y1, x1, y2, x2)]`` normalized.
         pool_size: ``(pool_h, pool_w)`` python ints (or one int).
-        image_shape: ``(H, W)`` python ints of the network input image.
+        image_shape: ``(H, W)`` of the network input image (python ints or scalar
+            tensors), for level assignment.
         use_fast_ops: None (auto), True or False; see ``kseg.ops._tf_fast``.
 
     Returns:
@@ -246,33 +254,51 @@ def roi_align(feature_maps, boxes, pool_size, image_shape, use_fast_ops=None):
 class PyramidROIAlign(keras.layers.Layer):
     """RoIAlign over the FPN pyramid (see :func:`roi_align`).
 
-    Call with ``[boxes, p2, p3, p4, p5]``: ``boxes`` is
-    ``[batch, num_rois, (y1, x1, y2, x2)]`` normalized and ``p_i`` are
+    The image area in the level rule is read at run time, as Matterport does, so
+    any input size ("pad64", "none", non-square) gets the right level. Call with
+
+    - ``[boxes, image, p2, p3, p4, p5]``: ``image`` is the network input
+      ``[batch, H, W, 3]``, whose shape gives ``(H, W)``;
+    - ``[boxes, image_meta, p2, ..., p5]`` (Matterport's call): ``(H, W)`` is the
+      molded image shape ``image_meta[0, 4:6]``;
+    - ``[boxes, p2, ..., p5]`` when ``image_shape`` was given (a fixed size).
+
+    ``boxes`` is ``[batch, num_rois, (y1, x1, y2, x2)]`` normalized and ``p_i`` are
     ``[batch, h_i, w_i, C]``. Output ``[batch, num_rois, pool_h, pool_w, C]``.
 
     Args:
         pool_shape: ``(pool_h, pool_w)`` ints, e.g. ``(7, 7)``.
-        image_shape: ``(H, W)`` (extra trailing entries such as channels are
-            ignored) of the network input image, for level assignment.
+        image_shape: None (read at run time, see above), or a fixed ``(H, W)``
+            (extra trailing entries such as channels are ignored).
     """
 
-    def __init__(self, pool_shape, image_shape, **kwargs):
+    def __init__(self, pool_shape, image_shape=None, **kwargs):
         super().__init__(**kwargs)
         self.pool_shape = _pair(pool_shape)
-        self.image_shape = tuple(int(d) for d in image_shape)
+        self.image_shape = None if image_shape is None else tuple(int(d) for d in image_shape)
 
     def call(self, inputs):
-        boxes, *feature_maps = inputs
-        return roi_align(feature_maps, boxes, self.pool_shape,
-                         self.image_shape[:2])
+        if self.image_shape is not None:
+            boxes, *feature_maps = inputs
+            return roi_align(feature_maps, boxes, self.pool_shape, self.image_shape[:2])
+        boxes, image, *feature_maps = inputs
+        return roi_align(feature_maps, boxes, self.pool_shape, _input_hw(image))
 
     def compute_output_shape(self, input_shape):
-        boxes_shape, p2_shape = input_shape[0], input_shape[1]
+        boxes_shape, p2_shape = input_shape[0], input_shape[-1]
         return (boxes_shape[0], boxes_shape[1], *self.pool_shape,
                 p2_shape[-1])
 
     def get_config(self):
         config = super().get_config()
         config.update(pool_shape=list(self.pool_shape),
-                      image_shape=list(self.image_shape))
+                      image_shape=None if self.image_shape is None else list(self.image_shape))
         return config
+
+
+def _input_hw(image):
+    """(H, W) of the input image [batch, H, W, C], or of Matterport's image_meta
+    [batch, META] (its molded image shape, entries 4:6 of the first image)."""
+    if len(image.shape) == 2:
+        return image[0, 4], image[0, 5]
+    return tuple(ops.shape(image)[1:3])

@@ -78,9 +78,10 @@ def _features(image, config):
     return [p2, p3, p4, p5], (rpn_class_logits, rpn_class, rpn_bbox), anchors
 
 
-def _head_args(config):
-    return dict(image_shape=[int(v) for v in config.IMAGE_SHAPE[:2]],
-                num_classes=config.NUM_CLASSES, train_bn=config.TRAIN_BN is not False)
+def _head_args(config, image):
+    """The heads' shared arguments; RoIAlign reads the image size from `image` at run time."""
+    return dict(image_meta=image, num_classes=config.NUM_CLASSES,
+                train_bn=config.TRAIN_BN is not False)
 
 
 def build_training_model(config, model_class=keras.Model):
@@ -106,7 +107,7 @@ def build_training_model(config, model_class=keras.Model):
         config.BBOX_STD_DEV, config.USE_MINI_MASK, config.ADD_GT_AS_PROPOSALS,
         name="proposal_targets")(proposals, gt_class_ids, norm_gt_boxes, gt_masks)
     rois, target_class_ids, target_bbox, target_mask, roi_weights = targets
-    head = _head_args(config)
+    head = _head_args(config, image)
     class_logits, _, bbox = fpn_classifier_graph(
         rois, maps, pool_size=config.POOL_SIZE,
         fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE, **head)
@@ -131,7 +132,7 @@ def build_inference_model(config):
     rpn_rois = ProposalLayer(config.POST_NMS_ROIS_INFERENCE, config.RPN_NMS_THRESHOLD,
                              config.PRE_NMS_LIMIT, config.RPN_BBOX_STD_DEV,
                              name="ROI")(rpn_class, rpn_bbox, anchors)
-    head = _head_args(config)
+    head = _head_args(config, image)
     head["train_bn"] = False if config.TRAIN_BN is False else head["train_bn"]
     _, class_probs, bbox = fpn_classifier_graph(
         rpn_rois, maps, pool_size=config.POOL_SIZE,

@@ -48,11 +48,23 @@ def _td(layer, name):
     return TimeDistributed(layer, name=name)
 
 
-def fpn_classifier_graph(rois, feature_maps, image_shape, pool_size, num_classes,
+def _roi_align(rois, feature_maps, image_meta, pool_size, name):
+    """PyramidROIAlign whose level rule reads the image size from `image_meta` at run time
+    (the input image tensor or Matterport's image_meta), or from a fixed (H, W) list."""
+    if isinstance(image_meta, (list, tuple)):
+        return PyramidROIAlign([pool_size, pool_size], image_meta, name=name)(
+            [rois, *feature_maps])
+    return PyramidROIAlign([pool_size, pool_size], name=name)([rois, image_meta, *feature_maps])
+
+
+def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
                          train_bn=True, fc_layers_size=1024):
-    """Class logits, probabilities and per-class box deltas for each ROI."""
-    x = PyramidROIAlign([pool_size, pool_size], image_shape,
-                        name="roi_align_classifier")([rois, *feature_maps])
+    """Class logits, probabilities and per-class box deltas for each ROI.
+
+    `image_meta`: the input image [batch, H, W, 3] (or Matterport's image_meta), whose
+    run-time size sets each ROI's pyramid level.
+    """
+    x = _roi_align(rois, feature_maps, image_meta, pool_size, "roi_align_classifier")
     x = _td(layers.Conv2D(fc_layers_size, pool_size, padding="valid"), "mrcnn_class_conv1")(x)
     x = _td(BatchNorm(frozen=not train_bn), "mrcnn_class_bn1")(x)
     x = layers.Activation("relu")(x)
@@ -67,11 +79,10 @@ def fpn_classifier_graph(rois, feature_maps, image_shape, pool_size, num_classes
     return logits, probs, bbox
 
 
-def fpn_mask_graph(rois, feature_maps, image_shape, pool_size, num_classes,
+def fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
                    train_bn=True, filters=256):
     """Per-class sigmoid masks [batch, R, 2 * pool_size, 2 * pool_size, C] for each ROI."""
-    x = PyramidROIAlign([pool_size, pool_size], image_shape,
-                        name="roi_align_mask")([rois, *feature_maps])
+    x = _roi_align(rois, feature_maps, image_meta, pool_size, "roi_align_mask")
     for i in range(1, 5):
         x = _td(layers.Conv2D(filters, 3, padding="same"), f"mrcnn_mask_conv{i}")(x)
         x = _td(BatchNorm(frozen=not train_bn), f"mrcnn_mask_bn{i}")(x)

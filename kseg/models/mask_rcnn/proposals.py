@@ -1,7 +1,8 @@
 """Proposal layer: RPN scores and deltas -> top proposals after NMS (static, batched).
 
 Shape shorthand:
-    A: anchors, K: min(PRE_NMS_LIMIT, A), R: proposal_count
+    A: anchors, K: min(PRE_NMS_LIMIT, A) (anchors past A, when A is only known at run
+       time, are padding with score -inf that NMS never selects), R: proposal_count
     rpn_probs [batch, A, 2], rpn_bbox [batch, A, 4], anchors [batch, A, (y1, x1, y2, x2)]
     -> proposals [batch, R, (y1, x1, y2, x2)] normalized, zero rows where fewer survive NMS.
 """
@@ -41,8 +42,14 @@ class ProposalLayer(keras.layers.Layer):
 
     def call(self, rpn_probs, rpn_bbox, anchors):
         scores = rpn_probs[..., 1]
-        num_anchors = anchors.shape[1] if isinstance(anchors.shape[1], int) else None
-        k = self.pre_nms_limit if num_anchors is None else min(self.pre_nms_limit, num_anchors)
+        num_anchors = ops.shape(anchors)[1]
+        k = self.pre_nms_limit
+        if isinstance(num_anchors, int):  # static: never ask top_k for more than there are
+            k = min(k, num_anchors)
+        else:  # known only at run time: pad with k rows that are never selected
+            scores = ops.pad(scores, [[0, 0], [0, k]], constant_values=float("-inf"))
+            rpn_bbox = ops.pad(rpn_bbox, [[0, 0], [0, k], [0, 0]])
+            anchors = ops.pad(anchors, [[0, 0], [0, k], [0, 0]])
         scores, top = ops.top_k(scores, k, sorted=True)
         deltas = gather_rows(rpn_bbox, top)
         boxes = decode_box_deltas(gather_rows(anchors, top), deltas, self.rpn_bbox_std_dev)
