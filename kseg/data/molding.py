@@ -24,6 +24,10 @@ def resize(image, output_shape, order=1, preserve_range=True, anti_aliasing=Fals
 def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square", rng=None):
     """Resize and pad an image as the config's IMAGE_RESIZE_MODE says.
 
+    Pixel-for-pixel Matterport's `utils.resize_image` (skimage bilinear resize with
+    preserve_range, cast back to the input dtype, i.e. truncated), so weights trained
+    with its molding see the same inputs. "crop" draws its offset from `rng`.
+
     Returns:
         image [h, w, 3] uint8, window (y1, x1, y2, x2), scale, padding
         [(top, bottom), (left, right), (0, 0)], crop (y, x, h, w) or None.
@@ -44,9 +48,9 @@ def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square
         image_max = max(h, w)
         if round(image_max * scale) > max_dim:
             scale = max_dim / image_max
-    if scale != 1:
+    if scale != 1:  # Matterport's arithmetic: the float result is truncated, not rounded
         new_shape = (round(h * scale), round(w * scale))
-        image = resize(image, new_shape).round().astype(image_dtype)
+        image = resize(image, new_shape).astype(image_dtype)
     h, w = image.shape[:2]
     if mode == "square":
         top = (max_dim - h) // 2
@@ -143,6 +147,25 @@ def unmold_mask(mask, bbox, image_shape, threshold=0.5):
     ys, xs = slice(max(y1, 0), min(y2, image_shape[0])), slice(max(x1, 0), min(x2, image_shape[1]))
     full[ys, xs] = (m >= threshold)[ys.start - y1:ys.stop - y1, xs.start - x1:xs.stop - x1]
     return full
+
+
+def norm_boxes(boxes, shape):
+    """Pixel boxes [N, (y1, x1, y2, x2)] (y2, x2 exclusive) -> normalized float32 boxes in
+    an image of `shape` (H, W): (y1 / (H - 1), x1 / (W - 1), (y2 - 1) / (H - 1), ...).
+    Matterport's `utils.norm_boxes`."""
+    h, w = shape[:2]
+    scale = np.array([h - 1, w - 1, h - 1, w - 1])
+    shift = np.array([0, 0, 1, 1])
+    return np.divide(np.asarray(boxes) - shift, scale).astype(np.float32)
+
+
+def denorm_boxes(boxes, shape):
+    """Inverse of `norm_boxes`: normalized boxes -> int32 pixels, rounded half to even
+    (Matterport's `utils.denorm_boxes`)."""
+    h, w = shape[:2]
+    scale = np.array([h - 1, w - 1, h - 1, w - 1])
+    shift = np.array([0, 0, 1, 1])
+    return np.around(np.multiply(boxes, scale) + shift).astype(np.int32)
 
 
 def mold_image(images, config):

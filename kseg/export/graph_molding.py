@@ -3,8 +3,8 @@
 Used by the exported SavedModels so a server can feed raw uint8 images of any size.
 The arithmetic mirrors the NumPy version: the scale is computed in float64 with
 Python's round-half-to-even (`tf.round`), the image is resized as skimage's
-`resize(order=1, mode="constant", clip=True)` (`resize_bilinear`), rounded to
-integers, and padded with zeros: centred to IMAGE_MAX_DIM square ("square"), or to
+`resize(order=1, mode="constant", clip=True)` (`resize_bilinear`), truncated to
+integers (as the NumPy cast to uint8), and padded with zeros: centred to IMAGE_MAX_DIM square ("square"), or to
 a multiple of 64 ("pad64"), or not at all ("none").
 
 Shape shorthand:
@@ -114,7 +114,7 @@ def mold_images(images, config):
     resized = tf.cast(images, tf.float32)
     resized = tf.cond(
         tf.equal(scale, 1.0), lambda: resized,
-        lambda: tf.round(resize_bilinear(resized, tf.stack([new_h, new_w]))))
+        lambda: tf.floor(resize_bilinear(resized, tf.stack([new_h, new_w]))))
     (top, bottom), (left, right) = _padding(new_h, new_w, config, mode)
     molded = tf.pad(resized, [[0, 0], [top, bottom], [left, right], [0, 0]])
     if mode == "square":

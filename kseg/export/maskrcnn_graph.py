@@ -22,13 +22,16 @@ from kseg.export.graph_molding import image_meta, mold_images
 
 
 def _pixel_boxes(boxes, molded_hw, window, original_hw):
-    """Normalized molded boxes [B, D, 4] -> rounded, clipped original pixels float32."""
+    """Normalized molded boxes [B, D, 4] -> rounded, clipped original pixels float32
+    (`inference.window_to_original`: Matterport's norm_boxes / denorm_boxes arithmetic)."""
     h, w = molded_hw[0], molded_hw[1]
-    pixels = boxes * tf.stack([h - 1, w - 1, h - 1, w - 1]) + tf.constant([0.0, 0.0, 1.0, 1.0])
-    window = tf.cast(window, tf.float32)
+    shift = tf.constant([0.0, 0.0, 1.0, 1.0])
+    window = (tf.cast(window, tf.float32) - shift) / tf.stack([h - 1, w - 1, h - 1, w - 1])
     wy1, wx1, wy2, wx2 = window[0], window[1], window[2], window[3]
-    scale = tf.stack([original_hw[0] / (wy2 - wy1), original_hw[1] / (wx2 - wx1)] * 2)
-    out = tf.round((pixels - tf.stack([wy1, wx1, wy1, wx1])) * scale)
+    wh, ww = wy2 - wy1, wx2 - wx1
+    inside = (boxes - tf.stack([wy1, wx1, wy1, wx1])) / tf.stack([wh, ww, wh, ww])
+    oh, ow = original_hw[0], original_hw[1]
+    out = tf.round(inside * tf.stack([oh - 1, ow - 1, oh - 1, ow - 1]) + shift)
     limit = tf.stack([original_hw[0], original_hw[1], original_hw[0], original_hw[1]])
     return tf.clip_by_value(out, 0.0, limit)
 

@@ -7,7 +7,8 @@ Shape shorthand:
 
 import numpy as np
 
-from kseg.data.molding import compose_image_meta, mold_image, resize_image, unmold_mask
+from kseg.data.molding import (compose_image_meta, denorm_boxes, mold_image, norm_boxes,
+                               resize_image, unmold_mask)
 
 
 def mold_inputs(images, config):
@@ -27,6 +28,20 @@ def mold_inputs(images, config):
     return np.stack(molded), np.stack(metas), np.array(windows)
 
 
+def window_to_original(boxes, molded_shape, window, original_shape):
+    """Normalized boxes [N, 4] in the molded image -> int32 pixels of the original image.
+
+    Matterport's arithmetic, to the pixel: the window is normalized with `norm_boxes`,
+    boxes are expressed in it, and `denorm_boxes` maps them to the original size (so a
+    length scales by about (H0 - 1) / (window_h - 1)).
+    """
+    wy1, wx1, wy2, wx2 = norm_boxes(np.asarray(window), molded_shape[:2])
+    shift = np.array([wy1, wx1, wy1, wx1])
+    wh, ww = wy2 - wy1, wx2 - wx1
+    boxes = np.divide(np.asarray(boxes, np.float32) - shift, np.array([wh, ww, wh, ww]))
+    return denorm_boxes(boxes, original_shape[:2])
+
+
 def unmold_detections(detections, mrcnn_mask, original_shape, molded_shape, window):
     """One image's padded detections -> Matterport's result dict in original pixels."""
     count = int(np.sum(detections[:, 4] > 0))
@@ -34,11 +49,7 @@ def unmold_detections(detections, mrcnn_mask, original_shape, molded_shape, wind
     class_ids = detections[:count, 4].astype(np.int32)
     scores = detections[:count, 5].astype(np.float32)
     masks = mrcnn_mask[np.arange(count), :, :, class_ids]
-    h, w = molded_shape[:2]
-    pixels = boxes * np.array([h - 1, w - 1, h - 1, w - 1]) + np.array([0, 0, 1, 1])
-    wy1, wx1, wy2, wx2 = window
-    scale = np.array([(original_shape[0]) / (wy2 - wy1), (original_shape[1]) / (wx2 - wx1)] * 2)
-    boxes = np.around((pixels - np.array([wy1, wx1, wy1, wx1])) * scale).astype(np.int32)
+    boxes = window_to_original(boxes, molded_shape, window, original_shape)
     boxes = np.clip(boxes, 0, [original_shape[0], original_shape[1]] * 2)
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     boxes, class_ids, scores, masks = boxes[keep], class_ids[keep], scores[keep], masks[keep]
