@@ -33,6 +33,10 @@ class CarDamageConfig(MaskRCNNConfig):
     NUM_CLASSES = 1 + 1  # background + damage
     STEPS_PER_EPOCH = 100
     DETECTION_MIN_CONFIDENCE = 0.9
+    # Matterport's ROI sampling (the MaskRCNNConfig defaults): fine-tuning COCO weights
+    # with the schedule and threshold of Matterport's tutorial.
+    ROI_SAMPLING = "matterport"
+    ADD_GT_AS_PROPOSALS = False
 
 
 class CarDamageSmallConfig(SmallDataConfig):

@@ -36,9 +36,15 @@ class MaskRCNNConfig(Config):
     # Detection-target sampling.
     TRAIN_ROIS_PER_IMAGE = 200
     ROI_POSITIVE_RATIO = 0.33
+    # "matterport": int(positives / ROI_POSITIVE_RATIO) - positives negatives (1:2), the
+    # empty ROI slots count as background in the class loss (Matterport's calibration, so
+    # its DETECTION_MIN_CONFIDENCE and fine-tuning schedules transfer). "fill": negatives
+    # fill every free slot and empty slots are ignored (detectron2; kseg's from-scratch
+    # presets, measured faster to learn on shapes).
+    ROI_SAMPLING = "matterport"
     # Add the ground-truth boxes to the RPN proposals before sampling ROIs
     # (torchvision/detectron2 do; Matterport does not). Speeds up training from scratch.
-    ADD_GT_AS_PROPOSALS = True
+    ADD_GT_AS_PROPOSALS = False
     # RoIAlign output sizes and mask head.
     POOL_SIZE = 7
     MASK_POOL_SIZE = 14
@@ -59,7 +65,8 @@ class MaskRCNNConfig(Config):
         "mrcnn_bbox_loss": 1.0,
         "mrcnn_mask_loss": 1.0,
     }
-    # Use RPN ROIs or externally generated ROIs for training (Matterport field).
+    # Matterport's switch to train on externally generated ROIs instead of the RPN's;
+    # kseg always trains on RPN proposals, so only True is accepted.
     USE_RPN_ROIS = True
     # TensorFlow: compile the train step with XLA (slower on CPU: minutes to compile). JAX
     # always jits its steps (running op by op is ~10x slower); PyTorch runs eagerly.
@@ -84,6 +91,11 @@ class MaskRCNNConfig(Config):
                     f"one scale per pyramid level ({len(self.BACKBONE_STRIDES)} values)")
         self._check(len(self.RPN_ANCHOR_RATIOS) >= 1, "RPN_ANCHOR_RATIOS", "a non-empty list")
         self._check(0 < self.ROI_POSITIVE_RATIO <= 1, "ROI_POSITIVE_RATIO", "a number in (0, 1]")
+        self._check(self.ROI_SAMPLING in ("matterport", "fill"), "ROI_SAMPLING",
+                    "'matterport' or 'fill'")
+        self._check(self.USE_RPN_ROIS is True, "USE_RPN_ROIS",
+                    "True: kseg trains the heads on RPN proposals only (Matterport's "
+                    "USE_RPN_ROIS=False input of external ROIs is not supported)")
         self._check(self.POST_NMS_ROIS_TRAINING >= self.TRAIN_ROIS_PER_IMAGE,
                     "POST_NMS_ROIS_TRAINING",
                     f">= TRAIN_ROIS_PER_IMAGE ({self.TRAIN_ROIS_PER_IMAGE})")

@@ -105,7 +105,7 @@ def build_training_model(config, model_class=keras.Model):
     targets = DetectionTargetLayer(
         config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO, config.MASK_SHAPE,
         config.BBOX_STD_DEV, config.USE_MINI_MASK, config.ADD_GT_AS_PROPOSALS,
-        name="proposal_targets")(proposals, gt_class_ids, norm_gt_boxes, gt_masks)
+        roi_sampling=config.ROI_SAMPLING, name="proposal_targets")(proposals, gt_class_ids, norm_gt_boxes, gt_masks)
     rois, target_class_ids, target_bbox, target_mask, roi_weights = targets
     head = _head_args(config, image)
     class_logits, _, bbox = fpn_classifier_graph(

@@ -43,6 +43,10 @@ class ShapesConfig(MaskRCNNConfig):
     OPTIMIZER = "adam"
     LEARNING_RATE = 2e-3
     WEIGHT_DECAY = 1e-4
+    # kseg's sampling (negatives fill the free ROI slots, ground truth joins the
+    # proposals): the heads see positives from the first step when training from scratch.
+    ROI_SAMPLING = "fill"
+    ADD_GT_AS_PROPOSALS = True
     GRADIENT_CLIP_NORM = 5.0
     STEPS_PER_EPOCH = 100
     VALIDATION_STEPS = 0
@@ -82,6 +86,10 @@ class FineTuneConfig(MaskRCNNConfig):
     STEPS_PER_EPOCH = 100
     VALIDATION_STEPS = 5
     DETECTION_MIN_CONFIDENCE = 0.9
+    # Matterport's ROI sampling, so its scores and thresholds transfer (the defaults;
+    # spelled out because this preset promises Matterport's behaviour).
+    ROI_SAMPLING = "matterport"
+    ADD_GT_AS_PROPOSALS = False
 
 
 class CocoConfig(MaskRCNNConfig):
@@ -90,6 +98,8 @@ class CocoConfig(MaskRCNNConfig):
     NAME = "coco"
     NUM_CLASSES = 1 + 80
     IMAGES_PER_GPU = 1
+    ROI_SAMPLING = "matterport"
+    ADD_GT_AS_PROPOSALS = False
 
 
 __all__ = ["CocoConfig", "FineTuneConfig", "ShapesConfig", "SmallDataConfig"]

@@ -2,8 +2,13 @@
 
 Positives (IoU >= 0.5 with a ground-truth box) are sampled up to
 `train_rois_per_image * roi_positive_ratio`, then negatives (IoU < 0.5, not
-touching a crowd box) fill the rest, as detectron2 does; rows left over are zero
-padding with `roi_weights` 0. Positives come first, so the mask head only needs
+touching a crowd box):
+- `roi_sampling="matterport"`: at most `int(positives / ratio) - positives` negatives
+  (1:2 for 0.33; none when there is no positive), rows left over are zero padding
+  that the class loss still counts as background (`roi_weights` 1), as Matterport's
+  `detection_targets_graph`;
+- `roi_sampling="fill"`: negatives fill every free slot, as detectron2 does; rows left
+  over are zero padding with `roi_weights` 0. Positives come first, so the mask head only needs
 the first `num_mask_rois` rows. With `add_gt_as_proposals` the ground-truth
 boxes join the proposals (torchvision/detectron2), which gives the heads
 positives from the first step when training from scratch.
@@ -46,7 +51,8 @@ class DetectionTargetLayer(keras.layers.Layer):
     """Sample ROIs and compute class, box-refinement and mask targets for the heads."""
 
     def __init__(self, train_rois_per_image, roi_positive_ratio, mask_shape, bbox_std_dev,
-                 use_mini_mask=True, add_gt_as_proposals=True, seed=None, **kwargs):
+                 use_mini_mask=True, add_gt_as_proposals=True, seed=None, roi_sampling="fill",
+                 **kwargs):
         super().__init__(**kwargs)
         self.train_rois_per_image = int(train_rois_per_image)
         self.roi_positive_ratio = float(roi_positive_ratio)
@@ -55,6 +61,9 @@ class DetectionTargetLayer(keras.layers.Layer):
         self.use_mini_mask = bool(use_mini_mask)
         self.add_gt_as_proposals = bool(add_gt_as_proposals)
         self.seed = seed
+        if roi_sampling not in ("matterport", "fill"):
+            raise ValueError(f"roi_sampling={roi_sampling!r}; expected 'matterport' or 'fill'")
+        self.roi_sampling = roi_sampling
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.num_mask_rois = max(1, int(round(self.train_rois_per_image * self.roi_positive_ratio)))
 
@@ -79,12 +88,13 @@ class DetectionTargetLayer(keras.layers.Layer):
         assign = ops.argmax(gather_rows(overlaps_obj, rows), axis=-1)  # [batch, T]
         slot = ops.arange(self.train_rois_per_image)[None, :]
         is_pos = slot < num_pos[:, None]
-        roi_weights = ops.cast(slot < self._num_real(negative, num_pos)[:, None], "float32")
+        real = ops.cast(slot < self._num_real(negative, num_pos)[:, None], "float32")
+        roi_weights = real if self.roi_sampling == "fill" else ops.ones_like(real)
         class_ids = ops.where(is_pos, ops.take_along_axis(gt_class_ids, assign, axis=1), 0)
         matched = gather_rows(gt_boxes, assign)
         deltas = encode_box_deltas(rois, matched, self.bbox_std_dev)
         deltas = ops.where(is_pos[..., None], deltas, 0.0)
-        rois = rois * roi_weights[..., None]
+        rois = rois * real[..., None]
         masks = self._mask_targets(rois, matched, assign, gt_masks)
         masks = masks * ops.cast(is_pos[:, :self.num_mask_rois, None, None], masks.dtype)
         return rois, class_ids, deltas, masks, roi_weights
@@ -93,6 +103,8 @@ class DetectionTargetLayer(keras.layers.Layer):
         """Row indices [batch, T]: sampled positives first, then negatives."""
         t = self.train_rois_per_image
         max_pos = self.num_mask_rois
+        if self.roi_sampling == "matterport":  # Matterport: int(T * ratio), not rounded
+            max_pos = int(self.train_rois_per_image * self.roi_positive_ratio)
         pos_rows = _ranked_indices(positive, t, self.seed_generator)
         neg_rows = _ranked_indices(negative, t, self.seed_generator)
         num_pos = ops.minimum(ops.sum(ops.cast(positive, "int32"), axis=1), max_pos)
@@ -104,6 +116,10 @@ class DetectionTargetLayer(keras.layers.Layer):
 
     def _num_real(self, negative, num_pos):
         num_neg = ops.sum(ops.cast(negative, "int32"), axis=1)
+        if self.roi_sampling == "matterport":  # int(r * positives) - positives, float32
+            ratio = np.float32(1.0 / self.roi_positive_ratio)
+            quota = ops.cast(ops.cast(num_pos, "float32") * ratio, "int32") - num_pos
+            num_neg = ops.minimum(num_neg, quota)
         return ops.minimum(num_pos + num_neg, self.train_rois_per_image)
 
     def _mask_targets(self, rois, matched, assign, gt_masks):
@@ -132,4 +148,5 @@ class DetectionTargetLayer(keras.layers.Layer):
         return {**super().get_config(), "train_rois_per_image": self.train_rois_per_image,
                 "roi_positive_ratio": self.roi_positive_ratio, "mask_shape": self.mask_shape,
                 "bbox_std_dev": self.bbox_std_dev, "use_mini_mask": self.use_mini_mask,
-                "add_gt_as_proposals": self.add_gt_as_proposals, "seed": self.seed}
+                "add_gt_as_proposals": self.add_gt_as_proposals, "seed": self.seed,
+                "roi_sampling": self.roi_sampling}

@@ -32,3 +32,6 @@ class TinyConfig(MaskRCNNConfig):
     LEARNING_RATE = 1e-3
     STEPS_PER_EPOCH = 2
     VALIDATION_STEPS = 0
+    # kseg's from-scratch sampling (as ShapesConfig): positives from the first step.
+    ROI_SAMPLING = "fill"
+    ADD_GT_AS_PROPOSALS = True
