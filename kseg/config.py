@@ -56,7 +56,9 @@ class Config:
     OPTIMIZER = "sgd"
     LEARNING_RATE = 0.001
     LEARNING_MOMENTUM = 0.9
-    # L2 weight decay (added to the loss, BatchNorm gamma/beta excluded).
+    # Weight decay, applied once to every variable but BatchNorm gamma/beta: Mask R-CNN
+    # with SGD/Adam adds Matterport's L2 term to the loss; AdamW and FCN/U-Net decay in
+    # the optimizer (`kseg.optimizers.make_optimizer`).
     WEIGHT_DECAY = 0.0001
     # Gradient norm clipping.
     GRADIENT_CLIP_NORM = 5.0

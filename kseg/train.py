@@ -25,6 +25,7 @@ from kseg.data.dataset import Dataset
 from kseg.data.molding import resize
 from kseg.losses import loss_from_config
 from kseg.metrics import default_metrics
+from kseg.optimizers import make_optimizer
 from kseg.semantic_eval import evaluate_semantic, mean_mask_prior, predict_semantic
 from kseg.utils.io import atomic_path
 from kseg.utils.runs import find_last, new_log_dir
@@ -65,18 +66,6 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
 
 # === Compiling ===
-def make_optimizer(config):
-    """Keras optimizer from OPTIMIZER, LEARNING_RATE, LEARNING_MOMENTUM, WEIGHT_DECAY
-    (decoupled) and GRADIENT_CLIP_NORM."""
-    common = dict(learning_rate=config.LEARNING_RATE, clipnorm=config.GRADIENT_CLIP_NORM,
-                  weight_decay=config.WEIGHT_DECAY or None)
-    if config.OPTIMIZER == "sgd":
-        return keras.optimizers.SGD(momentum=config.LEARNING_MOMENTUM, **common)
-    if config.OPTIMIZER == "adamw":
-        return keras.optimizers.AdamW(**{**common, "weight_decay": config.WEIGHT_DECAY})
-    return keras.optimizers.Adam(**common)
-
-
 def compile_semantic(model, config, metrics=None):
     """Compile with the config's optimizer, loss (LOSS, CLASS_WEIGHTS, IGNORE_INDEX) and
     `default_metrics`; freezes BatchNorm layers when TRAIN_BN is False."""

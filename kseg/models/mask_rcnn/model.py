@@ -52,6 +52,7 @@ class MaskRCNN:
             raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
         from kseg.models.mask_rcnn.graph import build_inference_model, build_training_model
         from kseg.models.mask_rcnn.training import MaskRCNNTrainingModel
+        from kseg.optimizers import loss_weight_decay
 
         self.mode = mode
         self.config = config
@@ -62,7 +63,8 @@ class MaskRCNN:
         if mode == "training":
             self.keras_model = build_training_model(config, MaskRCNNTrainingModel)
             self.keras_model.loss_weights = dict(config.LOSS_WEIGHTS)
-            self.keras_model.weight_decay = float(config.WEIGHT_DECAY)
+            # SGD / Adam: Matterport's L2 term in the loss; AdamW decays in the optimizer.
+            self.keras_model.weight_decay = loss_weight_decay(config)
         else:
             self.keras_model = build_inference_model(config)
 
@@ -108,9 +110,9 @@ class MaskRCNN:
 
     # === Training ===
     def compile(self, learning_rate, momentum=None):
-        from kseg.models.mask_rcnn.optimizers import make_optimizer
+        from kseg.optimizers import make_optimizer
 
-        optimizer = make_optimizer(self.config, learning_rate, momentum)
+        optimizer = make_optimizer(self.config, learning_rate, momentum, l2_in_loss=True)
         self.keras_model.compile(optimizer=optimizer, jit_compile=jit_compile_setting(
             self.config.JIT_COMPILE))
 

@@ -2,14 +2,16 @@
 
 `model.fit(batches)` takes the pipeline's input dicts directly (no targets: the
 targets are inputs, as in Matterport). Each loss is weighted by LOSS_WEIGHTS and
-reported as a metric; L2 weight decay (BatchNorm gamma/beta and biases excluded)
-is added to the total.
+reported as a metric; Matterport's L2 weight decay (`weight_decay * sum(w ** 2) /
+size(w)`, BatchNorm gamma/beta excluded) is added to the total. It is 0 with AdamW,
+which decays in the optimizer instead (`kseg.optimizers`).
 """
 
 import keras
 from keras import ops
 
 from kseg.models.mask_rcnn import losses
+from kseg.optimizers import is_decayed
 
 LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss",
               "mrcnn_mask_loss")
@@ -33,9 +35,9 @@ def five_losses(x, y_pred, meta_offset=12):
 
 
 def decayed_weights(model):
-    """Kernels that get L2 weight decay: not BatchNorm gamma/beta, not biases."""
-    return [w for w in model.trainable_weights
-            if not any(k in w.path for k in ("gamma", "beta", "bias"))]
+    """Variables that get L2 weight decay, as Matterport: every trainable one except
+    BatchNorm gamma / beta (biases included)."""
+    return [w for w in model.trainable_weights if is_decayed(w)]
 
 
 @keras.saving.register_keras_serializable(package="kseg")
