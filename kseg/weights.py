@@ -54,11 +54,13 @@ class WeightsFile:
     Attributes:
         name: registry key (``kseg weights download NAME``).
         url: where it is published.
-        fname: file name in the cache.
+        fname: file name in the cache (unique: never another program's file name).
         size: exact size in bytes, or None when unknown.
         file_hash: md5 (32 hex digits) or sha256 (64), or None when unknown.
         classes: class names implied by the weights (index = class id), or None.
         description: one line for ``kseg weights list``.
+        aliases: other cache file names that may hold the same bytes (e.g. where Keras 2
+            or Matterport cached it); a verified one is used, a wrong one left alone.
     """
 
     name: str
@@ -68,6 +70,7 @@ class WeightsFile:
     file_hash: str | None = None
     classes: tuple | None = None
     description: str = ""
+    aliases: tuple = ()
 
     @property
     def hash_algorithm(self):
@@ -98,7 +101,10 @@ register(WeightsFile(
     name="resnet50_imagenet",
     url=("https://github.com/fchollet/deep-learning-models/releases/download/v0.2/"
          "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    fname="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    # Keras 3's own ResNet50 ImageNet weights (keras.applications) are a different file under
+    # the name Matterport's file had, so kseg caches this one under its own name.
+    fname="kseg_resnet50_imagenet_v0.2_notop.h5",
+    aliases=("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",),
     file_hash="a268eb855778b3df3c7506639542a6af",
     description="ResNet-50 ImageNet backbone, no top (Matterport's 'imagenet' init)"))
 register(WeightsFile(
@@ -123,13 +129,13 @@ def list_weights():
 
 
 def origin_url(name, url=None):
-    """The URL `get` downloads from: `url`, else ``$KSEG_WEIGHTS_URL_BASE/<fname>``, else the
-    registered URL."""
+    """The URL `get` downloads from: `url`, else ``$KSEG_WEIGHTS_URL_BASE/<the URL's file
+    name>``, else the registered URL."""
     if url:
         return url
     base = os.environ.get(URL_BASE_ENV)
     entry = _entry(name)
-    return f"{base.rstrip('/')}/{entry.fname}" if base else entry.url
+    return f"{base.rstrip('/')}/{entry.url.rsplit('/', 1)[-1]}" if base else entry.url
 
 
 def _cache_root(cache_dir=None):
@@ -251,10 +257,15 @@ def get(name, cache_dir=None, url=None, force=False):
     entry = _entry(name)
     target = weights_path(name, cache_dir)
     origin = origin_url(name, url)
-    if os.path.exists(target) and not force:
-        problem = file_problem(entry, target)
-        if problem is None:
-            return target
+    problem = file_problem(entry, target) if os.path.exists(target) and not force else None
+    if os.path.exists(target) and not force and problem is None:
+        return target
+    if not force:
+        for alias in entry.aliases:  # e.g. Matterport's copy: used if it verifies, else kept
+            path = os.path.join(os.path.dirname(target), alias)
+            if os.path.isfile(path) and file_problem(entry, path) is None:
+                return path
+    if problem is not None:
         print(f"kseg.weights: removing bad cached {target} ({problem}); downloading again")
         _remove(target)
     problem = None

@@ -173,3 +173,28 @@ def test_cli_list_and_download(entry, tmp_path, capsys):
     code = cli_weights.run(parse("download", "tiny", "--cache-dir", str(tmp_path), "--force",
                                  "--url", closed_port_url()))
     assert code == 1 and "offline" in capsys.readouterr().out
+
+
+def test_resnet50_never_touches_keras_own_resnet50_file(entry, server, tmp_path, monkeypatch):
+    """keras.applications caches its (different) ResNet50 weights as
+    resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5; kseg's file has its own name, so
+    both stay, and a verified Matterport-era copy under that name is used, not deleted."""
+    resnet = weights.REGISTRY["resnet50_imagenet"]
+    keras_name = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert resnet.fname != keras_name and keras_name in resnet.aliases
+    assert weights.origin_url("resnet50_imagenet").endswith("/" + keras_name)  # mirror path
+    local = weights.WeightsFile(name="resnet50_imagenet", url=f"{server[0]}/good.h5",
+                                fname=resnet.fname, aliases=resnet.aliases, file_hash=GOOD_MD5)
+    monkeypatch.setitem(weights.REGISTRY, "resnet50_imagenet", local)
+    monkeypatch.delenv(weights.URL_BASE_ENV, raising=False)
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / keras_name).write_bytes(b"keras.applications' own resnet50 weights")
+    path = weights.get("resnet50_imagenet", cache_dir=tmp_path)
+    assert path == str(models / resnet.fname) and open(path, "rb").read() == GOOD
+    assert (models / keras_name).read_bytes() == b"keras.applications' own resnet50 weights"
+    assert sorted(os.listdir(models)) == sorted([keras_name, resnet.fname])
+    (models / resnet.fname).unlink()
+    (models / keras_name).write_bytes(GOOD)  # the same bytes cached by Keras 2 / Matterport
+    assert weights.get("resnet50_imagenet", cache_dir=tmp_path) == str(models / keras_name)
+    assert server[1]["/good.h5"] == 1
