@@ -20,7 +20,8 @@ import socket
 import urllib.error
 
 __all__ = ["WeightsFile", "WeightsError", "OfflineError", "REGISTRY", "COCO_CLASS_NAMES",
-           "get", "list_weights", "register", "weights_path", "origin_url"]
+           "get", "list_weights", "register", "weights_path", "origin_url",
+           "download_trained_weights"]
 
 URL_BASE_ENV = "KSEG_WEIGHTS_URL_BASE"
 
@@ -275,3 +276,22 @@ def get(name, cache_dir=None, url=None, force=False):
             return target
     raise WeightsError(f"{entry.name}: downloading {origin} failed twice ({problem}); "
                        f"nothing was kept at {target}")
+
+
+def download_trained_weights(coco_model_path, verbose=1):
+    """Matterport's `utils.download_trained_weights`: put `mask_rcnn_coco.h5` at
+    `coco_model_path` (from the verified cache copy, downloading it if needed; the file
+    appears at `coco_model_path` only when complete)."""
+    import shutil
+
+    from kseg.utils.io import atomic_path
+
+    source = get("mask_rcnn_coco")
+    if verbose > 0:
+        print(f"Copying COCO trained weights to {coco_model_path} ...")
+    if os.path.abspath(source) != os.path.abspath(coco_model_path):
+        with atomic_path(coco_model_path) as tmp:
+            shutil.copyfile(source, tmp)
+    if verbose > 0:
+        print("... done copying COCO trained weights!")
+    return coco_model_path

@@ -43,7 +43,8 @@ SAMPLE_ERRORS = (DataError, ImageReadError)
 
 
 # === One image ===
-def load_image_gt(dataset, config, image_id, augmentation=None, rng=None, on_error="raise"):
+def load_image_gt(dataset, config, image_id, augmentation=None, rng=None, on_error="raise",
+                  augment=False, use_mini_mask=None):
     """Load one image with its instances, molded to the config's input size.
 
     Matterport semantics: resize (IMAGE_RESIZE_MODE, IMAGE_MIN_DIM, IMAGE_MAX_DIM,
@@ -58,6 +59,9 @@ def load_image_gt(dataset, config, image_id, augmentation=None, rng=None, on_err
         on_error: "raise" raises `DataError` for a bad sample (mask size != image size,
             masks / class_ids count mismatch, class id out of range, unreadable image);
             "skip" returns None instead.
+        augment: Matterport's older switch: flip left-right with probability 1/2.
+        use_mini_mask: None follows config.USE_MINI_MASK; False returns full-size masks
+            (Matterport's evaluation loop: `load_image_gt(..., use_mini_mask=False)`).
 
     Returns:
         image [S, S, 3] uint8, image_meta [META] float32, class_ids [N] int32,
@@ -66,14 +70,16 @@ def load_image_gt(dataset, config, image_id, augmentation=None, rng=None, on_err
     """
     _check_on_error(on_error)
     try:
-        return _load_image_gt(dataset, config, image_id, augmentation, rng)
+        return _load_image_gt(dataset, config, image_id, augmentation, rng, augment,
+                              config.USE_MINI_MASK if use_mini_mask is None else use_mini_mask)
     except SAMPLE_ERRORS:
         if on_error == "raise":
             raise
         return None
 
 
-def _load_image_gt(dataset, config, image_id, augmentation, rng):
+def _load_image_gt(dataset, config, image_id, augmentation, rng, augment=False,
+                   use_mini_mask=True):
     image = dataset.load_image(image_id)
     masks, class_ids = dataset.load_mask(image_id)
     masks, class_ids = check_instances(dataset, config, image_id, image, masks, class_ids)
@@ -82,12 +88,14 @@ def _load_image_gt(dataset, config, image_id, augmentation, rng):
         image, min_dim=config.IMAGE_MIN_DIM, max_dim=config.IMAGE_MAX_DIM,
         min_scale=config.IMAGE_MIN_SCALE, mode=config.IMAGE_RESIZE_MODE, rng=rng)
     masks = _resize_masks(masks, scale, padding, crop)
+    if augment and (rng if rng is not None else np.random.default_rng()).integers(0, 2):
+        image, masks = np.fliplr(image).copy(), np.fliplr(masks).copy()
     if augmentation is not None:
         image, masks = _augment(augmentation, image, masks, rng)
     keep = masks.any(axis=(0, 1))
     masks, class_ids = masks[..., keep], class_ids[keep]
     boxes = extract_bboxes(masks)
-    if config.USE_MINI_MASK:
+    if use_mini_mask:
         masks = minimize_mask(boxes, masks, config.MINI_MASK_SHAPE)
     meta = compose_image_meta(image_id, original_shape, image.shape, window, scale,
                               _active_class_ids(dataset, config, image_id))
@@ -276,17 +284,20 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         on_error: "raise" (a bad sample raises `DataError` naming the image) or "skip"
             (it is replaced by another random image, counted in `skipped`, and a
             warning with the count and the first file names is given at each epoch end).
+        no_augmentation_sources: image sources (`image_info[id]["source"]`) that are
+            never augmented (Matterport's `train(no_augmentation_sources=...)`).
     """
 
     def __init__(self, dataset, config, shuffle=True, augmentation=None, seed=None,
                  steps_per_epoch=None, cache=False, workers=1, use_multiprocessing=False,
-                 max_queue_size=10, on_error="raise"):
+                 max_queue_size=10, on_error="raise", no_augmentation_sources=None):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
                          max_queue_size=max_queue_size)
         _check_on_error(on_error)
         _check_sequence_args(dataset, config, augmentation, cache)
         self.dataset, self.config = dataset, config
         self.shuffle, self.augmentation, self.on_error = shuffle, augmentation, on_error
+        self.no_augmentation_sources = set(no_augmentation_sources or ())
         self.cache = cache
         self.image_ids = np.asarray(dataset.image_ids)
         self.steps_per_epoch = steps_per_epoch
@@ -369,7 +380,10 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         cached = self._cache.get(image_id)
         if cached is not None:
             return cached
-        sample = load_image_gt(self.dataset, self.config, image_id, self.augmentation, rng)
+        augmentation = self.augmentation
+        if self.dataset.image_info[image_id]["source"] in self.no_augmentation_sources:
+            augmentation = None
+        sample = load_image_gt(self.dataset, self.config, image_id, augmentation, rng)
         if not self.cache:
             return sample, None
         match = match_anchors(self.anchors if self.anchors is not None else

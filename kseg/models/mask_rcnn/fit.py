@@ -19,12 +19,17 @@ class NamedCheckpoint(keras.callbacks.Callback):
         save_weights_by_name(self.target, self.path_template.format(epoch=epoch + 1))
 
 
-def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache):
+def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache,
+                no_augmentation_sources=None):
     """A kseg Dataset becomes a `MaskRCNNSequence`; a PyDataset/tf.data passes through."""
     from kseg.data.dataset import Dataset
     from kseg.data.maskrcnn_pipeline import MaskRCNNSequence
 
     if data is None or not isinstance(data, Dataset):
+        if shuffle and no_augmentation_sources:
+            raise ValueError("no_augmentation_sources needs a kseg Dataset (the pipeline "
+                             f"that augments), got {type(data).__name__}; leave out "
+                             "augmentation in your own pipeline instead")
         return data
     config = mrcnn.config
     if cache is None:
@@ -33,7 +38,8 @@ def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache):
     return MaskRCNNSequence(data, config, shuffle=shuffle,
                             augmentation=augmentation if shuffle else None,
                             steps_per_epoch=steps or None, cache=cache, workers=workers,
-                            use_multiprocessing=workers > 1)
+                            use_multiprocessing=workers > 1,
+                            no_augmentation_sources=no_augmentation_sources if shuffle else None)
 
 
 def default_callbacks(mrcnn):
@@ -51,9 +57,11 @@ def default_callbacks(mrcnn):
 
 
 def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
-              custom_callbacks=None, verbose=1, workers=1, cache=None):
+              custom_callbacks=None, verbose=1, workers=1, cache=None,
+              no_augmentation_sources=None):
     """Fit from `mrcnn.epoch` to `epochs`; returns the Keras History."""
-    train = _as_batches(train_dataset, mrcnn, True, augmentation, workers, cache)
+    train = _as_batches(train_dataset, mrcnn, True, augmentation, workers, cache,
+                        no_augmentation_sources)
     val = _as_batches(val_dataset, mrcnn, False, None, workers, cache)
     if val is not None and mrcnn.config.VALIDATION_STEPS == 0:
         val = None

@@ -122,7 +122,8 @@ class MaskRCNN:
         """Train `layers` ("heads", "3+", "4+", "5+", "all" or a regex) up to epoch `epochs`.
 
         Datasets are kseg `Dataset`s (a keras PyDataset also works). `augmentation` is a
-        Keras augmentation layer, an imgaug-style augmenter or an albumentations pipeline.
+        Keras augmentation layer, an imgaug-style augmenter or an albumentations pipeline;
+        images whose source is in `no_augmentation_sources` are not augmented.
         """
         assert self.mode == "training", "Create the model in training mode."
         from kseg.models.mask_rcnn.fit import fit_model
@@ -133,7 +134,8 @@ class MaskRCNN:
         set_trainable(self.keras_model, regex, verbose=verbose > 1)
         self.compile(learning_rate, self.config.LEARNING_MOMENTUM)
         history = fit_model(self, train_dataset, val_dataset, epochs, augmentation,
-                            custom_callbacks, verbose=verbose, workers=workers, cache=cache)
+                            custom_callbacks, verbose=verbose, workers=workers, cache=cache,
+                            no_augmentation_sources=no_augmentation_sources)
         self.epoch = max(self.epoch, epochs)
         return history
 
