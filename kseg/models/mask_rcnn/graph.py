@@ -20,6 +20,9 @@ from kseg.models.mask_rcnn.layers import Anchors, NormalizedWindow
 from kseg.models.mask_rcnn.proposals import ProposalLayer
 from kseg.models.mask_rcnn.targets import DetectionTargetLayer
 
+# Box and ROI layers always compute in float32 (under a mixed-precision policy too).
+BOXES_DTYPE = "float32"
+
 
 @keras.saving.register_keras_serializable(package="kseg")
 class NormalizeBoxes(keras.layers.Layer):
@@ -74,7 +77,8 @@ def _features(image, config):
     p2, p3, p4, p5, p6 = fpn_graph(c2, c3, c4, c5, config.TOP_DOWN_PYRAMID_SIZE)
     rpn_class_logits, rpn_class, rpn_bbox = rpn_outputs([p2, p3, p4, p5, p6], config)
     anchors = Anchors(config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
-                      config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE, name="anchors")(image)
+                      config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE, name="anchors",
+                      dtype=BOXES_DTYPE)(image)
     return [p2, p3, p4, p5], (rpn_class_logits, rpn_class, rpn_bbox), anchors
 
 
@@ -100,18 +104,18 @@ def build_training_model(config, model_class=keras.Model):
     maps, (rpn_class_logits, rpn_class, rpn_bbox), anchors = _features(image, config)
     proposals = ProposalLayer(config.POST_NMS_ROIS_TRAINING, config.RPN_NMS_THRESHOLD,
                               config.PRE_NMS_LIMIT, config.RPN_BBOX_STD_DEV,
-                              name="ROI")(rpn_class, rpn_bbox, anchors)
-    norm_gt_boxes = NormalizeBoxes(name="norm_gt_boxes")(gt_boxes, image)
+                              name="ROI", dtype=BOXES_DTYPE)(rpn_class, rpn_bbox, anchors)
+    norm_gt_boxes = NormalizeBoxes(name="norm_gt_boxes", dtype=BOXES_DTYPE)(gt_boxes, image)
     targets = DetectionTargetLayer(
         config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO, config.MASK_SHAPE,
         config.BBOX_STD_DEV, config.USE_MINI_MASK, config.ADD_GT_AS_PROPOSALS,
-        roi_sampling=config.ROI_SAMPLING, name="proposal_targets")(proposals, gt_class_ids, norm_gt_boxes, gt_masks)
+        roi_sampling=config.ROI_SAMPLING, name="proposal_targets", dtype=BOXES_DTYPE)(proposals, gt_class_ids, norm_gt_boxes, gt_masks)
     rois, target_class_ids, target_bbox, target_mask, roi_weights = targets
     head = _head_args(config, image)
     class_logits, _, bbox = fpn_classifier_graph(
         rois, maps, pool_size=config.POOL_SIZE,
         fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE, **head)
-    mask_rois = SliceRows(target_mask.shape[1], name="mask_rois")(rois)
+    mask_rois = SliceRows(target_mask.shape[1], name="mask_rois", dtype=BOXES_DTYPE)(rois)
     masks = fpn_mask_graph(mask_rois, maps, pool_size=config.MASK_POOL_SIZE,
                            filters=config.MASK_HEAD_FILTERS, **head)
     inputs = {"input_image": image, "input_image_meta": meta, "input_rpn_match": rpn_match,
@@ -131,18 +135,18 @@ def build_inference_model(config):
     maps, (_, rpn_class, rpn_bbox), anchors = _features(image, config)
     rpn_rois = ProposalLayer(config.POST_NMS_ROIS_INFERENCE, config.RPN_NMS_THRESHOLD,
                              config.PRE_NMS_LIMIT, config.RPN_BBOX_STD_DEV,
-                             name="ROI")(rpn_class, rpn_bbox, anchors)
+                             name="ROI", dtype=BOXES_DTYPE)(rpn_class, rpn_bbox, anchors)
     head = _head_args(config, image)
     head["train_bn"] = False if config.TRAIN_BN is False else head["train_bn"]
     _, class_probs, bbox = fpn_classifier_graph(
         rpn_rois, maps, pool_size=config.POOL_SIZE,
         fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE, **head)
-    window = NormalizedWindow(name="norm_window")(meta, image)
+    window = NormalizedWindow(name="norm_window", dtype=BOXES_DTYPE)(meta, image)
     detections = DetectionLayer(config.DETECTION_MAX_INSTANCES, config.DETECTION_MIN_CONFIDENCE,
                                 config.DETECTION_NMS_THRESHOLD, config.BBOX_STD_DEV,
-                                name="mrcnn_detection")(rpn_rois, class_probs, bbox, window)
+                                name="mrcnn_detection", dtype=BOXES_DTYPE)(rpn_rois, class_probs, bbox, window)
     detection_boxes = SliceRows(config.DETECTION_MAX_INSTANCES, columns=[0, 4],
-                                name="detection_boxes")(detections)
+                                name="detection_boxes", dtype=BOXES_DTYPE)(detections)
     masks = fpn_mask_graph(detection_boxes, maps, pool_size=config.MASK_POOL_SIZE,
                            filters=config.MASK_HEAD_FILTERS, **head)
     outputs = [detections, class_probs, bbox, masks, rpn_rois, rpn_class, rpn_bbox]

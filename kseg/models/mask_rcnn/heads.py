@@ -45,16 +45,18 @@ class ClassBoxes(keras.layers.Layer):
 
 
 def _td(layer, name):
-    return TimeDistributed(layer, name=name)
+    dtype = "float32" if layer.dtype_policy.name == "float32" else None
+    return TimeDistributed(layer, name=name, dtype=dtype)
 
 
 def _roi_align(rois, feature_maps, image_meta, pool_size, name):
     """PyramidROIAlign whose level rule reads the image size from `image_meta` at run time
     (the input image tensor or Matterport's image_meta), or from a fixed (H, W) list."""
     if isinstance(image_meta, (list, tuple)):
-        return PyramidROIAlign([pool_size, pool_size], image_meta, name=name)(
-            [rois, *feature_maps])
-    return PyramidROIAlign([pool_size, pool_size], name=name)([rois, image_meta, *feature_maps])
+        return PyramidROIAlign([pool_size, pool_size], image_meta, name=name,
+                               dtype="float32")([rois, *feature_maps])
+    return PyramidROIAlign([pool_size, pool_size], name=name,
+                           dtype="float32")([rois, image_meta, *feature_maps])
 
 
 def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
@@ -72,10 +74,13 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     x = _td(BatchNorm(frozen=not train_bn), "mrcnn_class_bn2")(x)
     x = layers.Activation("relu")(x)
     shared = SqueezeSpatial(name="pool_squeeze")(x)
-    logits = _td(layers.Dense(num_classes), "mrcnn_class_logits")(shared)
-    probs = _td(layers.Activation("softmax"), "mrcnn_class")(logits)
-    x = _td(layers.Dense(num_classes * 4, activation="linear"), "mrcnn_bbox_fc")(shared)
-    bbox = ClassBoxes(num_classes, name="mrcnn_bbox")(x)
+    # The last layers compute in float32 (mixed precision: logits, softmax and deltas
+    # keep their range and the losses stay finite).
+    logits = _td(layers.Dense(num_classes, dtype="float32"), "mrcnn_class_logits")(shared)
+    probs = _td(layers.Activation("softmax", dtype="float32"), "mrcnn_class")(logits)
+    x = _td(layers.Dense(num_classes * 4, activation="linear", dtype="float32"),
+            "mrcnn_bbox_fc")(shared)
+    bbox = ClassBoxes(num_classes, name="mrcnn_bbox", dtype="float32")(x)
     return logits, probs, bbox
 
 
@@ -89,4 +94,5 @@ def fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
         x = layers.Activation("relu")(x)
     x = _td(layers.Conv2DTranspose(filters, 2, strides=2, activation="relu"),
             "mrcnn_mask_deconv")(x)
-    return _td(layers.Conv2D(num_classes, 1, activation="sigmoid"), "mrcnn_mask")(x)
+    return _td(layers.Conv2D(num_classes, 1, activation="sigmoid", dtype="float32"),
+               "mrcnn_mask")(x)  # float32: probabilities near 1 stay below 1 - 1e-7

@@ -1,10 +1,18 @@
 """Matterport's five Mask R-CNN losses as free functions over padded, static tensors.
 
+Every loss computes in float32 whatever the model's compute dtype (mixed precision): the
+class losses from logits, the mask loss from float32 probabilities clipped to
+[1e-7, 1 - 1e-7] (1 - 1e-7 rounds to 1.0 in float16).
+
 Shape shorthand:
     A: anchors, N: RPN_TRAIN_ANCHORS_PER_IMAGE, T: ROIs, M: mask ROIs, C: classes
 """
 
 from keras import ops
+
+
+def _f32(x):
+    return ops.cast(x, "float32")
 
 
 def _safe_mean(values, weights):
@@ -24,7 +32,7 @@ def rpn_class_loss(rpn_match, rpn_class_logits):
     """
     rpn_match = ops.squeeze(ops.cast(rpn_match, "int32"), -1)
     labels = ops.cast(rpn_match == 1, "int32")
-    ce = ops.sparse_categorical_crossentropy(labels, rpn_class_logits, from_logits=True)
+    ce = ops.sparse_categorical_crossentropy(labels, _f32(rpn_class_logits), from_logits=True)
     return _safe_mean(ce, rpn_match != 0)
 
 
@@ -46,8 +54,8 @@ def rpn_bbox_loss(target_bbox, rpn_match, rpn_bbox):
     """
     count = target_bbox.shape[1]
     rows, valid = positive_anchor_rows(rpn_match, count)
-    pred = ops.take_along_axis(rpn_bbox, rows[..., None], axis=1)
-    loss = ops.mean(smooth_l1(target_bbox, pred), axis=-1)  # Matterport: mean per coordinate
+    pred = ops.take_along_axis(_f32(rpn_bbox), rows[..., None], axis=1)
+    loss = ops.mean(smooth_l1(_f32(target_bbox), pred), axis=-1)  # Matterport: mean per coordinate
     return _safe_mean(loss, valid)
 
 
@@ -57,6 +65,7 @@ def mrcnn_class_loss(target_class_ids, pred_class_logits, active_class_ids, roi_
     target_class_ids [batch, T]; logits [batch, T, C]; active_class_ids [batch, C].
     """
     target_class_ids = ops.cast(target_class_ids, "int32")
+    pred_class_logits = _f32(pred_class_logits)
     pred_ids = ops.argmax(pred_class_logits, axis=-1)
     pred_active = ops.take_along_axis(ops.cast(active_class_ids, "float32"), pred_ids, axis=1)
     ce = ops.sparse_categorical_crossentropy(target_class_ids, pred_class_logits,
@@ -71,8 +80,8 @@ def mrcnn_bbox_loss(target_bbox, target_class_ids, pred_bbox):
     target_bbox [batch, T, 4]; target_class_ids [batch, T]; pred_bbox [batch, T, C, 4].
     """
     target_class_ids = ops.cast(target_class_ids, "int32")
-    pred = ops.take_along_axis(pred_bbox, target_class_ids[..., None, None], axis=2)[:, :, 0]
-    loss = ops.mean(smooth_l1(target_bbox, pred), axis=-1)
+    pred = ops.take_along_axis(_f32(pred_bbox), target_class_ids[..., None, None], axis=2)[:, :, 0]
+    loss = ops.mean(smooth_l1(_f32(target_bbox), pred), axis=-1)
     return _safe_mean(loss, target_class_ids > 0)
 
 
@@ -84,7 +93,8 @@ def mrcnn_mask_loss(target_masks, target_class_ids, pred_masks):
     """
     m = pred_masks.shape[1]
     class_ids = ops.cast(target_class_ids[:, :m], "int32")
-    pred = ops.take_along_axis(pred_masks, class_ids[:, :, None, None, None], axis=4)[..., 0]
+    pred = ops.take_along_axis(_f32(pred_masks), class_ids[:, :, None, None, None],
+                               axis=4)[..., 0]
     pred = ops.clip(pred, 1e-7, 1.0 - 1e-7)
     target = ops.cast(target_masks, pred.dtype)
     bce = -(target * ops.log(pred) + (1.0 - target) * ops.log(1.0 - pred))

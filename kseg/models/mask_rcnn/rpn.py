@@ -15,11 +15,13 @@ def build_rpn_model(anchor_stride, anchors_per_location, depth, conv_filters=512
     feature_map = keras.Input(shape=(None, None, depth), name="input_rpn_feature_map")
     shared = layers.Conv2D(conv_filters, 3, padding="same", activation="relu",
                            strides=anchor_stride, name="rpn_conv_shared")(feature_map)
-    x = layers.Conv2D(2 * anchors_per_location, 1, name="rpn_class_raw")(shared)
-    rpn_class_logits = layers.Reshape((-1, 2))(x)
-    rpn_probs = layers.Activation("softmax", name="rpn_class_xxx")(rpn_class_logits)
-    x = layers.Conv2D(anchors_per_location * 4, 1, name="rpn_bbox_pred")(shared)
-    rpn_bbox = layers.Reshape((-1, 4))(x)
+    # float32 outputs (mixed precision: the losses and proposals see full-precision values)
+    x = layers.Conv2D(2 * anchors_per_location, 1, name="rpn_class_raw", dtype="float32")(shared)
+    rpn_class_logits = layers.Reshape((-1, 2), dtype="float32")(x)
+    rpn_probs = layers.Activation("softmax", name="rpn_class_xxx",
+                                  dtype="float32")(rpn_class_logits)
+    x = layers.Conv2D(anchors_per_location * 4, 1, name="rpn_bbox_pred", dtype="float32")(shared)
+    rpn_bbox = layers.Reshape((-1, 4), dtype="float32")(x)
     return keras.Model(feature_map, [rpn_class_logits, rpn_probs, rpn_bbox], name="rpn_model")
 
 
@@ -29,5 +31,5 @@ def rpn_outputs(feature_maps, config):
                           config.TOP_DOWN_PYRAMID_SIZE, config.RPN_CONV_FILTERS)
     outputs = [rpn(p) for p in feature_maps]
     names = ["rpn_class_logits", "rpn_class", "rpn_bbox"]
-    return [layers.Concatenate(axis=1, name=name)([o[i] for o in outputs])
+    return [layers.Concatenate(axis=1, name=name, dtype="float32")([o[i] for o in outputs])
             for i, name in enumerate(names)]
