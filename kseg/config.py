@@ -73,6 +73,7 @@ class Config:
                     f"(e.g. NUM_CLASSES)."
                 )
             setattr(self, key, value)
+        self.check_types()
         self.MEAN_PIXEL = np.asarray(self.MEAN_PIXEL, dtype=np.float32)
         self._compute_derived()
         self.validate()
@@ -90,8 +91,22 @@ class Config:
         self.IMAGE_META_SIZE = 1 + 3 + 3 + 4 + 1 + self.NUM_CLASSES
 
     # === Validation ===
+    def check_types(self):
+        """Raise `ConfigError` naming the attribute, its value and the expected type when an
+        attribute has the wrong type (e.g. NUM_CLASSES = "3"); see `kseg.config_types`."""
+        from kseg.config_types import type_problem
+
+        for key in sorted(k for k in dir(self) if k.isupper() and not k.startswith("_")):
+            problem = type_problem(type(self), key, getattr(self, key))
+            if problem:
+                value = getattr(self, key)
+                raise ConfigError(f"{type(self).__name__}.{key} = {value!r} "
+                                  f"({type(value).__name__}) has the wrong type: expected "
+                                  f"{problem}.")
+
     def validate(self):
-        """Raise `ConfigError` naming the attribute when a value cannot work."""
+        """Raise `ConfigError` naming the attribute when a value cannot work (types first)."""
+        self.check_types()
         self._check(isinstance(self.NUM_CLASSES, (int, np.integer)) and self.NUM_CLASSES >= 2,
                     "NUM_CLASSES", "an int >= 2 (background + at least one class)")
         self._check(self.IMAGE_RESIZE_MODE in RESIZE_MODES, "IMAGE_RESIZE_MODE",
