@@ -25,6 +25,7 @@ from kseg.data.dataset import Dataset
 from kseg.data.molding import resize
 from kseg.losses import loss_from_config
 from kseg.metrics import default_metrics
+from kseg.saving.files import load_weights_atomic
 from kseg.semantic_eval import evaluate_semantic, mean_mask_prior, predict_semantic
 from kseg.utils.io import atomic_path
 from kseg.utils.runs import find_last, new_log_dir
@@ -208,7 +209,7 @@ def resolve_weights(model, weights, model_dir, name):
     path = find_last(model_dir, name) if weights == "last" else Path(weights)
     if not path.exists():
         raise FileNotFoundError(f"weights file not found: {path}")
-    model.load_weights(path)
+    load_weights_atomic(model, path)
     epoch = epoch_from_checkpoint(path)
     return (path.parent, epoch) if epoch is not None else (None, 0)
 
