@@ -64,6 +64,9 @@ class Config:
     TRAIN_BN = False
     # Random seed for data order and augmentation; None for nondeterministic.
     SEED = None
+    # A NaN / Inf training loss: "stop" (raise, naming the loss, step and images) or "skip"
+    # (undo the step, count it, warn; costs a copy of the weights per step).
+    NONFINITE_LOSS = "stop"
 
     def __init__(self, **overrides):
         for key, value in overrides.items():
@@ -121,6 +124,7 @@ class Config:
         self._check(0 <= self.LEARNING_MOMENTUM < 1, "LEARNING_MOMENTUM", "a number in [0, 1)")
         self._check(self.GRADIENT_CLIP_NORM is None or self.GRADIENT_CLIP_NORM > 0,
                     "GRADIENT_CLIP_NORM", "None or a number > 0")
+        self._check(self.NONFINITE_LOSS in ("stop", "skip"), "NONFINITE_LOSS", "stop or skip")
         self._check(self.OPTIMIZER in ("sgd", "adam", "adamw"), "OPTIMIZER",
                     "one of sgd, adam, adamw")
         self._check(self.MEAN_PIXEL.shape == (self.IMAGE_CHANNEL_COUNT,), "MEAN_PIXEL",
