@@ -88,11 +88,12 @@ class CheckpointWriter(keras.callbacks.Callback):
         self.last_path = None
 
     def on_train_begin(self, logs=None):
-        folder = Path(self.path_for(1)).parent
-        check_writable(folder)
-        stale = remove_stale_temporaries(folder)
+        first = Path(self.path_for(1))
+        check_writable(first.parent)
+        self.last_path = self.last_path or _newest(first)
+        stale = remove_stale_temporaries(first.parent)
         if stale:
-            warnings.warn(f"{folder}: removed {len(stale)} temporary file(s) left by an "
+            warnings.warn(f"{first.parent}: removed {len(stale)} temporary file(s) left by an "
                           f"interrupted run: {', '.join(stale[:3])}.", stacklevel=2)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -119,11 +120,21 @@ class CheckpointWriter(keras.callbacks.Callback):
         self.last_path = path
 
 
+def _siblings(path):
+    """Checkpoint files beside `path` with its suffix, oldest first."""
+    path = Path(path)
+    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
+    return sorted(p for p in path.parent.glob(f"*{suffix}") if not p.name.startswith("."))
+
+
+def _newest(path):
+    found = _siblings(path)
+    return found[-1] if found else None
+
+
 def _previous(path):
-    """The newest other checkpoint file beside `path` (same suffix), or None."""
-    suffix = "".join(Path(path).suffixes[-2:]) if path.name.endswith(".weights.h5") else ".h5"
-    others = sorted(p for p in path.parent.glob(f"*{suffix}")
-                    if p != path and not p.name.startswith("."))
+    """The newest other checkpoint file beside `path`, or None."""
+    others = [p for p in _siblings(path) if p != Path(path)]
     return others[-1] if others else None
 
 
