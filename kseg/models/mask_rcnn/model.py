@@ -75,7 +75,9 @@ class MaskRCNN:
         """
         filepath = os.fspath(filepath)
         if filepath.endswith(".weights.h5") and not by_name:
-            self.keras_model.load_weights(filepath)
+            from kseg.saving.files import load_weights_atomic
+
+            load_weights_atomic(self.keras_model, filepath)
             report = None
         else:
             from kseg.saving.legacy_h5 import load_weights_by_name
