@@ -135,15 +135,17 @@ def expand_mask(bbox, mini_mask, image_shape):
     return mask
 
 
-def unmold_mask(mask, bbox, image_shape, threshold=0.5):
+def unmold_mask(mask, bbox, image_shape, threshold=0.5, out=None):
     """A predicted mask [mh, mw] float in box `bbox` -> full-image bool mask [H, W].
+
+    `out`: an all-False bool [H, W] array to paste into (returned), else a new one.
 
     The mask is resized as Matterport's (`skimage.transform.resize`, order 1, constant
     mode, clipped to the mask's range), computed as `Wy @ mask @ Wx.T` with the same
     interpolation weights (`interpolation_weights`): identical pixels, ~10x faster.
     """
     y1, x1, y2, x2 = (int(v) for v in bbox)
-    full = np.zeros(image_shape[:2], dtype=bool)
+    full = np.zeros(image_shape[:2], dtype=bool) if out is None else out
     if y2 <= y1 or x2 <= x1:
         return full
     mask = np.asarray(mask, np.float32)
