@@ -7,8 +7,7 @@ from helpers import TinyConfig
 from kseg.config import ConfigError
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
 from kseg.models.mask_rcnn.model import MaskRCNN
-from kseg.models.mask_rcnn.presets import (CocoConfig, FineTuneConfig, ShapesConfig,
-                                           SmallDataConfig)
+from kseg.models.mask_rcnn.presets import CocoConfig, FineTuneConfig, ShapesConfig, SmallDataConfig
 from kseg.models.mask_rcnn.targets import DetectionTargetLayer
 
 
