@@ -9,11 +9,13 @@ Model classes are imported on first use, so `import kseg` stays light.
 
 import importlib
 
+from kseg import _moved
 from kseg.config import Config, ConfigError, FCNConfig, SemanticConfig, UNetConfig
 from kseg.data.dataset import DataError, Dataset
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
 
 __version__ = "0.1.0"
+_moved.install()  # old import paths of moved modules (kseg.train, kseg.losses, ...)
 
 
 def set_run_eagerly(enabled=True):

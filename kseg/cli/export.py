@@ -50,7 +50,7 @@ def _checkpoint(args):
             from kseg.cli.maskrcnn_data import find_checkpoint
 
             return str(find_checkpoint(args.logs, name))
-        from kseg.train import find_last
+        from kseg.semantic.train import find_last
 
         return str(find_last(args.logs, name))
     if args.weights == "coco" and args.model == "maskrcnn":

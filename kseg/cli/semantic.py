@@ -170,7 +170,7 @@ def make_config(args, class_names, **overrides):
 
 def resolve_checkpoint(weights, logs, name):
     """A checkpoint path from "last" or a path (FileNotFoundError if missing)."""
-    from kseg.train import find_last
+    from kseg.semantic.train import find_last
 
     path = find_last(logs, name) if weights == "last" else Path(weights)
     if not path.exists():
@@ -202,8 +202,8 @@ def train_command(config, train, val, epochs, logs="logs", weights=None,
     size and print the table. `augmentation`: "default" (`default_augmentation("semantic")`),
     None, or anything `apply_augmentation` takes. Returns (history, results)."""
     from kseg.data.augment import default_augmentation
-    from kseg.semantic_eval import results_table
-    from kseg.train import InMemoryDataset, evaluate_semantic, train_semantic
+    from kseg.semantic.predict import results_table
+    from kseg.semantic.train import InMemoryDataset, evaluate_semantic, train_semantic
 
     model = build_model(config)
     if isinstance(augmentation, str) and augmentation == "default":
@@ -224,7 +224,7 @@ def train_command(config, train, val, epochs, logs="logs", weights=None,
 def write_overview(model, config, dataset, path, count=4, candidates=40):
     """`save_semantic_comparison_png` of the `count` images with the most foreground among
     the first `candidates` of `dataset` (so rare classes show); returns `path`."""
-    from kseg.semantic_eval import predict_semantic
+    from kseg.semantic.predict import predict_semantic
     from kseg.visualize import save_semantic_comparison_png
 
     ids = list(dataset.image_ids)[:candidates]
@@ -240,8 +240,8 @@ def write_overview(model, config, dataset, path, count=4, candidates=40):
 def evaluate_command(config, val, checkpoint, out=None):
     """Evaluate `checkpoint` on `val` at original size; print the table, write JSON `out`."""
     from kseg.evaluate.semantic import write_json
-    from kseg.semantic_eval import results_table
-    from kseg.train import evaluate_semantic
+    from kseg.semantic.predict import results_table
+    from kseg.semantic.train import evaluate_semantic
 
     model = build_model(config)
     model.load_weights(checkpoint)
@@ -261,7 +261,7 @@ def predict_command(config, checkpoint, image_dir, out_dir):
 
     from kseg.data.folder import IMAGE_EXTENSIONS
     from kseg.data.image_io import read_image
-    from kseg.semantic_eval import predict_semantic
+    from kseg.semantic.predict import predict_semantic
     from kseg.utils.io import atomic_path
     from kseg.visualize import save_overlay_png
 

@@ -44,10 +44,10 @@ def sample_config(config_class, args):
 
 
 def print_priors(train, val):
-    """Print the trivial predictors' scores on `val` (see `kseg.train.mean_mask_prior`);
+    """Print the trivial predictors' scores on `val` (see `kseg.semantic.train.mean_mask_prior`);
     returns {"mean_mask": results, "all_foreground": results}."""
-    from kseg.semantic_eval import results_table
-    from kseg.train import mean_mask_prior
+    from kseg.semantic.predict import results_table
+    from kseg.semantic.train import mean_mask_prior
 
     priors = mean_mask_prior(train, val)
     for key, results in priors.items():

@@ -9,7 +9,7 @@ so no half-written checkpoint is ever left), `history.csv`, and TensorBoard even
 when tensorboard is installed. Resuming from a checkpoint (`weights="last"` or its
 path) continues in its folder and its epoch numbering, as Matterport's `set_log_dir`.
 
-`evaluate_semantic` and `predict_semantic` (re-exported from `kseg.semantic_eval`)
+`evaluate_semantic` and `predict_semantic` (re-exported from `kseg.semantic.predict`)
 work at the ORIGINAL image size.
 """
 
@@ -23,9 +23,9 @@ import numpy as np
 
 from kseg.data.dataset import Dataset
 from kseg.data.molding import resize
-from kseg.losses import loss_from_config
-from kseg.metrics import default_metrics
-from kseg.semantic_eval import evaluate_semantic, mean_mask_prior, predict_semantic
+from kseg.semantic.losses import loss_from_config
+from kseg.semantic.metrics import default_metrics
+from kseg.semantic.predict import evaluate_semantic, mean_mask_prior, predict_semantic
 from kseg.utils.io import atomic_path
 from kseg.utils.runs import find_last, new_log_dir
 

@@ -186,10 +186,10 @@ class MaskRCNN:
         return config_anchors(self.config, image_shape, normalized=True)
 
     def run_graph(self, images, outputs, image_metas=None):
-        """Named intermediate tensors on `images` (see `kseg.models.mask_rcnn.inspect`):
+        """Named intermediate tensors on `images` (see `kseg.models.mask_rcnn.intermediates`):
         `model.run_graph([image], [("proposals", model.ancestor("ROI").output)])`."""
         assert self.mode == "inference", "run_graph runs the inference model."
-        from kseg.models.mask_rcnn.inspect import run_graph
+        from kseg.models.mask_rcnn.intermediates import run_graph
 
         return run_graph(self.keras_model, self.config, images, outputs, image_metas)
 
