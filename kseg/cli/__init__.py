@@ -36,14 +36,11 @@ class CLIError(Exception):
 
 
 def user_errors():
-    """Exception types that mean "fix your input", reported without a traceback."""
-    from kseg.config import ConfigError
-    from kseg.data.dataset import DataError
-    from kseg.data.image_io import ImageReadError
-    from kseg.weights import WeightsError
+    """Exception types that mean "fix your input", reported without a traceback
+    (`kseg.errors.user_errors` and `CLIError`)."""
+    from kseg.errors import user_errors as library_user_errors
 
-    return (CLIError, ConfigError, DataError, ImageReadError, FileNotFoundError,
-            NotADirectoryError, IsADirectoryError, WeightsError)
+    return (CLIError, *library_user_errors())
 
 
 def _import(module_name):

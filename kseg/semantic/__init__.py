@@ -4,7 +4,7 @@
     predict.py   predict / evaluate at the original image size, priors, result tables
     losses.py    cross-entropy, dice, focal and their sums (`LOSS = "ce+dice"`)
     metrics.py   mean IoU, dice, pixel accuracy as Keras metrics
-    runs.py      train-then-evaluate, evaluate or predict a checkpoint, rebuild from a run
+    jobs.py      train then evaluate, evaluate a checkpoint, predict a folder of images
     samples.py   the command line the semantic samples share (train/evaluate/predict/prior)
 
 The builders live in `kseg.models` (`build_fcn`, `build_unet`). May import: kseg.config,

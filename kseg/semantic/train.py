@@ -27,7 +27,7 @@ from kseg.semantic.losses import loss_from_config
 from kseg.semantic.metrics import default_metrics
 from kseg.semantic.predict import evaluate_semantic, mean_mask_prior, predict_semantic
 from kseg.utils.io import atomic_path
-from kseg.utils.runs import find_last, new_log_dir
+from kseg.utils.runs import find_last, new_log_dir, write_run_config
 
 __all__ = ["AtomicCheckpoint", "InMemoryDataset", "checkpoint_path", "compile_semantic",
            "epoch_from_checkpoint", "evaluate_semantic", "find_last", "make_optimizer",
@@ -232,7 +232,7 @@ def train_semantic(model, config, train_dataset, val_dataset=None, epochs=1, mod
     log_dir, initial_epoch = resolve_weights(model, weights, model_dir, config.NAME)
     log_dir = Path(log_dir or new_log_dir(model_dir, config.NAME))
     log_dir.mkdir(parents=True, exist_ok=True)
-    config.to_json(log_dir / "config.json")
+    write_run_config(config, log_dir, getattr(train_dataset, "class_names", None))
     compile_semantic(model, config)
     train = as_sequence(train_dataset, config, True, augmentation, config.STEPS_PER_EPOCH)
     val = None

@@ -10,6 +10,8 @@ class MaskRCNNConfig(Config):
 
     NAME = "maskrcnn"
     IMAGES_PER_GPU = 2
+    # Class names, "BG" first (written to the run's config.json; optional).
+    CLASS_NAMES = None
     # Backbone: "resnet50", "resnet101", a name from `kseg.models.mask_rcnn.backbones`
     # (e.g. "resnet_tiny"), or a callable `f(image, train_bn) -> [C1..C5]`.
     BACKBONE = "resnet101"

@@ -59,7 +59,8 @@ def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
         val = None
     callbacks = default_callbacks(mrcnn) + list(custom_callbacks or [])
     if verbose:
-        print(f"\nStarting at epoch {mrcnn.epoch}. LR={mrcnn.keras_model.optimizer.learning_rate}")
+        lr = float(keras.ops.convert_to_numpy(mrcnn.keras_model.optimizer.learning_rate))
+        print(f"\nStarting at epoch {mrcnn.epoch}. LR={lr:g}")
         print(f"Checkpoint path: {mrcnn.checkpoint_path}")
     return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,
                                  initial_epoch=mrcnn.epoch, callbacks=callbacks, verbose=verbose)

@@ -119,6 +119,7 @@ class MaskRCNN:
               verbose=1, workers=1, cache=None):
         """Train `layers` ("heads", "3+", "4+", "5+", "all" or a regex) up to epoch `epochs`.
 
+        Writes the run's `config.json` (with the dataset's CLASS_NAMES) in `log_dir` first.
         Datasets are kseg `Dataset`s (a keras PyDataset also works). `augmentation` is a
         Keras augmentation layer, an imgaug-style augmenter or an albumentations pipeline.
         """
@@ -127,6 +128,9 @@ class MaskRCNN:
 
         if self.log_dir is None:
             self.set_log_dir()
+        from kseg.utils.runs import write_run_config
+
+        write_run_config(self.config, self.log_dir, getattr(train_dataset, "class_names", None))
         regex = LAYER_REGEX.get(layers, layers)
         set_trainable(self.keras_model, regex, verbose=verbose > 1)
         self.compile(learning_rate, self.config.LEARNING_MOMENTUM)
