@@ -19,6 +19,7 @@ MOVED = {
     "kseg.cli.sample": "kseg.semantic.samples",
     "kseg.saving.fixtures": "kseg.saving.matterport_h5",
     "kseg.models.mask_rcnn.inspect": "kseg.models.mask_rcnn.intermediates",
+    "kseg.models.mask_rcnn.anchors": "kseg.ops.anchors",
 }
 
 

@@ -12,6 +12,10 @@
 Mistakes in what the user typed (a missing file, a bad annotation, an impossible
 config value) print one line `kseg: error: ...` and exit with status 2; `--debug`
 shows the traceback instead.
+
+The command line only parses arguments and calls the library (`kseg.models.runs`,
+`kseg.semantic.jobs`, `MaskRCNN`, `kseg.evaluate`, `kseg.export`). May import: all of
+kseg; nothing in kseg imports it.
 """
 
 import argparse

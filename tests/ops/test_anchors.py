@@ -1,6 +1,6 @@
 import numpy as np
 
-from kseg.models.mask_rcnn.anchors import (
+from kseg.ops.anchors import (
     anchors_for_shape,
     backbone_shapes,
     generate_anchors,

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kseg.models.mask_rcnn.anchors import anchors_for_shape
+from kseg.ops.anchors import anchors_for_shape
 
 
 @keras.saving.register_keras_serializable(package="kseg")

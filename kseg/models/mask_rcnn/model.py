@@ -185,7 +185,7 @@ class MaskRCNN:
 
     def get_anchors(self, image_shape=None):
         """Anchors [A, (y1, x1, y2, x2)] normalized, for IMAGE_SHAPE or `image_shape`."""
-        from kseg.models.mask_rcnn.anchors import config_anchors
+        from kseg.ops.anchors import config_anchors
 
         return config_anchors(self.config, image_shape, normalized=True)
 
