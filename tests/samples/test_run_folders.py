@@ -2,7 +2,6 @@
 `kseg export` open it with nothing but the folder (tiny runs)."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
