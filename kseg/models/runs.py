@@ -93,12 +93,13 @@ def training_config(preset, dataset, base=None, overrides=None, weights=None):
     return preset(**values)
 
 
-def inference_config(checkpoint, overrides=None, weights=None, one_image=True):
+def inference_config(checkpoint, overrides=None, weights=None, one_image=True, default=None):
     """Mask R-CNN inference config of the run that wrote `checkpoint` (one image per batch
     unless `one_image` is False: then the run's batch size stays).
 
-    `weights="coco"` without a run config gives Matterport's COCO model; otherwise a run
-    without `config.json` needs NUM_CLASSES (at least) in `overrides`.
+    `weights="coco"` without a run config gives Matterport's COCO model; `default` (a
+    config) stands in for a missing `config.json`; otherwise a run without one needs
+    NUM_CLASSES (at least) in `overrides`.
     """
     from kseg.models.mask_rcnn.config import MaskRCNNConfig
 
@@ -106,6 +107,8 @@ def inference_config(checkpoint, overrides=None, weights=None, one_image=True):
     config = load_run_config(checkpoint, overrides, MaskRCNNConfig)
     if config is not None:
         return config
+    if default is not None:
+        return type(default).from_dict({**default.to_dict(), **overrides})
     if weights == "coco":
         from kseg.models.mask_rcnn.presets import CocoConfig
         from kseg.weights import COCO_CLASS_NAMES
@@ -190,7 +193,7 @@ def build_semantic_model(config):
 
 
 def load_inference_model(path, overrides=None, weights=None, kind=None, one_image=True,
-                         verbose=False):
+                         default=None, verbose=False):
     """(model, config, checkpoint) rebuilt from a run folder or a checkpoint file.
 
     Args:
@@ -202,6 +205,8 @@ def load_inference_model(path, overrides=None, weights=None, kind=None, one_imag
         kind: "maskrcnn", "fcn" or "unet" to refuse a run of another model. A run without
             `config.json` needs `kind` and the whole config in `overrides`.
         one_image: Mask R-CNN: one image per batch (False keeps the run's IMAGES_PER_GPU).
+        default: Mask R-CNN: the config to use when the run has no `config.json` (e.g.
+            the preset a checkpoint from elsewhere was trained with).
         verbose: print the Mask R-CNN load report.
     Returns:
         Mask R-CNN: an inference `MaskRCNN`; FCN / U-Net: the built `keras.Model`.
@@ -225,7 +230,7 @@ def load_inference_model(path, overrides=None, weights=None, kind=None, one_imag
     if found == "maskrcnn":
         from kseg.models.mask_rcnn.model import MaskRCNN
 
-        config = inference_config(checkpoint, overrides, weights, one_image)
+        config = inference_config(checkpoint, overrides, weights, one_image, default)
         model = MaskRCNN("inference", config, model_dir=str(Path(checkpoint).parent))
         load_checked_weights(model, checkpoint, verbose=verbose)
         return model, config, checkpoint
