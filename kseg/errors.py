@@ -7,7 +7,7 @@ one line instead of a traceback.
     except kseg.errors.user_errors() as exc:
         print(f"error: {exc}")
 
-May import: kseg.config, kseg.data, kseg.weights.
+May import: kseg.config, kseg.data, kseg.saving, kseg.utils, kseg.weights.
 """
 
 __all__ = ["user_errors"]
@@ -18,7 +18,9 @@ def user_errors():
     from kseg.config import ConfigError
     from kseg.data.dataset import DataError
     from kseg.data.image_io import ImageReadError
+    from kseg.saving.checkpoint import CheckpointError
+    from kseg.utils.nonfinite import NonFiniteLossError
     from kseg.weights import WeightsError
 
     return (ConfigError, DataError, ImageReadError, FileNotFoundError, NotADirectoryError,
-            IsADirectoryError, WeightsError)
+            IsADirectoryError, WeightsError, CheckpointError, NonFiniteLossError)

@@ -117,6 +117,9 @@ def write_run_config(model):
     """Write the model's config as `config.json` in its log dir; returns the path."""
     if model.log_dir is None:
         model.set_log_dir()
+    from kseg.saving.checkpoint import check_writable
+
+    check_writable(model.log_dir)
     return runs.write_run_config(model.config, model.log_dir)
 
 

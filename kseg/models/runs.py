@@ -234,7 +234,9 @@ def load_inference_model(path, overrides=None, weights=None, kind=None, one_imag
         model = MaskRCNN("inference", config, model_dir=str(Path(checkpoint).parent))
         load_checked_weights(model, checkpoint, verbose=verbose)
         return model, config, checkpoint
+    from kseg.saving.files import load_weights_atomic
+
     config = config_class_for(found).from_dict({**values, **(overrides or {})})
     model = build_semantic_model(config)
-    model.load_weights(checkpoint)
+    load_weights_atomic(model, checkpoint)
     return model, config, checkpoint

@@ -65,8 +65,10 @@ def _rebuilt(checkpoint, config, kind=None):
 
     if config is None:
         return load_inference_model(checkpoint, kind=kind)
+    from kseg.saving.files import load_weights_atomic
+
     model = build_semantic_model(config)
-    model.load_weights(checkpoint)
+    load_weights_atomic(model, checkpoint)
     return model, config, checkpoint
 
 

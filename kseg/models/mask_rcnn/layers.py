@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kseg.ops import batch_norm
 from kseg.ops.anchors import anchors_for_shape
 
 
@@ -23,7 +24,18 @@ class BatchNorm(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if self.frozen:
             training = False
-        return super().call(inputs, training=training, mask=mask)
+        if mask is not None or self.renorm or self.synchronized or \
+                self.axis not in (-1, len(inputs.shape) - 1) or not (self.scale and self.center):
+            return super().call(inputs, training=training, mask=mask)
+        training = bool(training) and self.trainable
+        y, mean, variance = batch_norm(inputs, self.gamma, self.beta, self.moving_mean,
+                                       self.moving_variance, self.epsilon, training)
+        if training:
+            self.moving_mean.assign(self.moving_mean * self.momentum
+                                    + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum
+                                        + variance * (1.0 - self.momentum))
+        return ops.cast(y, self.compute_dtype)
 
     def get_config(self):
         return {**super().get_config(), "frozen": self.frozen}
