@@ -10,7 +10,8 @@ The package, lowest layer first (a module imports only its own folder and lower 
 tests/test_layout.py checks it):
 
     utils/       atomic writes, run folders (config.json, checkpoints), backend runtime
-    config.py    `Config` and the semantic configs;  ops/  box ops, NMS, RoIAlign, anchors
+    config.py    `Config`, the semantic configs (config_types.py: attribute types)
+    ops/         box ops, NMS, RoIAlign, anchors
     saving/      Matterport HDF5 weights;  weights.py  pretrained files (download, verify)
     data/        `Dataset`, format loaders, generated data, pipelines, splits
     evaluate/    AP, COCO AP, semantic metrics;  errors.py  "fix your input" exceptions
