@@ -1,7 +1,7 @@
 """Where the time goes: TensorFlow-profiler hot spots of each model's step; prints tables.
 
-    python bench/profile.py                          # every model, top 12 each
-    python bench/profile.py --models mrcnn_train --top 20
+    python bench/hotspots.py                          # every model, top 12 each
+    python bench/hotspots.py --models mrcnn_train --top 20
 
 Each model runs the same inputs as `bench/compare.py` (random weights, 2 threads), warms
 up, then one step runs under `tf.profiler`. Op time on TensorFlow's executor threads is
