@@ -255,8 +255,11 @@ def train_semantic(model, config, train_dataset, val_dataset=None, epochs=1, mod
     guard = NonFiniteGuard(config.NONFINITE_LOSS, train, config, all_callbacks[0])
     all_callbacks.insert(1, guard)  # before the CSV log: a NaN epoch is not logged
     val_steps = None if val is None else min(config.VALIDATION_STEPS, len(val))
+    # The kseg sequences shuffle themselves (seeded); Keras' own shuffle of the batch order
+    # would make runs unrepeatable and the NaN guard name the wrong images.
     history = model.fit(train, validation_data=val, epochs=epochs, initial_epoch=initial_epoch,
-                        validation_steps=val_steps, callbacks=all_callbacks, verbose=verbose)
+                        validation_steps=val_steps, callbacks=all_callbacks, verbose=verbose,
+                        shuffle=False)
     history.log_dir = log_dir
     history.checkpoint = all_callbacks[0].last_path
     return history

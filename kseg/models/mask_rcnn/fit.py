@@ -64,4 +64,5 @@ def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
         print(f"\nStarting at epoch {mrcnn.epoch}. LR={lr:g}")
         print(f"Checkpoint path: {mrcnn.checkpoint_path}")
     return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,
-                                 initial_epoch=mrcnn.epoch, callbacks=callbacks, verbose=verbose)
+                                 initial_epoch=mrcnn.epoch, callbacks=callbacks, verbose=verbose,
+                                 shuffle=False)  # MaskRCNNSequence shuffles itself (seeded)
