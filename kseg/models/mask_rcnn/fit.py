@@ -1,9 +1,13 @@
-"""`MaskRCNN.train`'s loop: input pipelines, callbacks, `keras.Model.fit`."""
+"""`MaskRCNN.train`'s loop: input pipelines, callbacks, `keras.Model.fit`.
+
+Under a multi_worker DISTRIBUTION only the chief writes checkpoints, logs and progress.
+"""
 
 import os
 
 import keras
 
+from kseg import distribute
 from kseg.models.mask_rcnn.checkpoints import save_weights_by_name
 
 
@@ -37,6 +41,9 @@ def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache):
 
 
 def default_callbacks(mrcnn):
+    """Checkpoints, history.csv and TensorBoard: on the chief only (none elsewhere)."""
+    if not distribute.is_chief(mrcnn.config):
+        return []
     os.makedirs(mrcnn.log_dir, exist_ok=True)
     callbacks = [NamedCheckpoint(mrcnn.checkpoint_path, mrcnn.keras_model),
                  keras.callbacks.CSVLogger(os.path.join(mrcnn.log_dir, "history.csv"),
@@ -58,8 +65,11 @@ def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
     if val is not None and mrcnn.config.VALIDATION_STEPS == 0:
         val = None
     callbacks = default_callbacks(mrcnn) + list(custom_callbacks or [])
+    verbose = verbose if distribute.is_chief(mrcnn.config) else 0
     if verbose:
         print(f"\nStarting at epoch {mrcnn.epoch}. LR={mrcnn.keras_model.optimizer.learning_rate}")
         print(f"Checkpoint path: {mrcnn.checkpoint_path}")
-    return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,
-                                 initial_epoch=mrcnn.epoch, callbacks=callbacks, verbose=verbose)
+    with distribute.scope(mrcnn.config):
+        return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,
+                                     initial_epoch=mrcnn.epoch, callbacks=callbacks,
+                                     verbose=verbose)
