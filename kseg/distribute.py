@@ -147,6 +147,14 @@ def scope(config, distribute=True):
                 yield strategy
 
 
+def fit_scope(config):
+    """The block `fit` runs in: the JAX distribution (it shards each batch); nothing on TF,
+    where the model keeps its strategy (and callbacks must not create variables in it)."""
+    if keras.backend.backend() == "jax" and config.DISTRIBUTION:
+        return get_strategy(config).scope()
+    return contextlib.nullcontext()
+
+
 def model_strategy(model):
     """The tf.distribute strategy a Keras model was built under (None elsewhere)."""
     if keras.backend.backend() != "tensorflow":
@@ -167,14 +175,56 @@ def check_model(model, config):
             f"MaskRCNN) or inside `with kseg.distribute.scope(config):`.")
 
 
-def sync_batchnorm(model, config):
-    """Use global-batch BatchNorm statistics (TF, DISTRIBUTION set, SYNC_BATCHNORM)."""
-    if (keras.backend.backend() == "tensorflow" and config.DISTRIBUTION
-            and getattr(config, "SYNC_BATCHNORM", True)):
+def prepare_model(model, config):
+    """A model built under the config's strategy, made ready for it (TF, DISTRIBUTION set):
+    BatchNorm layers get global-batch statistics (SYNC_BATCHNORM), the model builds itself
+    from a local batch (`symbolic_build_from_local_batch`), and under multi_worker the
+    steps return their logs in the shape Keras can reduce over workers."""
+    if keras.backend.backend() != "tensorflow" or not config.DISTRIBUTION:
+        return model
+    if getattr(config, "SYNC_BATCHNORM", True):
         for layer in model._flatten_layers(include_self=False):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.synchronized = True
+    if not hasattr(type(model), "_builds_from_local_batch"):
+        model._maybe_symbolic_build = symbolic_build_from_local_batch.__get__(model)
+    if config.DISTRIBUTION == "multi_worker":
+        # Keras (3.x) reduces each step's logs over the workers with a mean along axis 0,
+        # which fails on scalars (tensorflow/tensorflow#72388): the steps return [1] vectors
+        # (the metric values are global on every replica, so the mean is the value).
+        model.train_step = _vector_logs(model.train_step)
+        model.test_step = _vector_logs(model.test_step)
     return model
+
+
+def _vector_logs(step):
+    def step_with_vector_logs(data):
+        logs = step(data)
+        return {name: keras.ops.reshape(value, (1,)) if len(value.shape) == 0 else value
+                for name, value in logs.items()}
+
+    return step_with_vector_logs
+
+
+def symbolic_build_from_local_batch(model, iterator=None, data_batch=None):
+    """Replaces Keras' TF `_maybe_symbolic_build` for distributed models.
+
+    Keras (3.x) averages the first distributed batch over the replicas only to learn its
+    shapes, which fails on boolean inputs (MirroredStrategy) and on any batch under
+    MultiWorkerMirroredStrategy; this builds from this worker's first local batch.
+    """
+    import tensorflow as tf
+
+    strategy = model.distribute_strategy
+    if iterator is not None:
+        for _, _, batches in iterator:
+            data_batch = next(batches)
+            break
+        data_batch = keras.tree.map_structure(
+            lambda v: strategy.experimental_local_results(v)[0]
+            if isinstance(v, tf.distribute.DistributedValues) else v, data_batch)
+    with strategy.scope():
+        model._symbolic_build(data_batch=data_batch)
 
 
 # === Optimizer and compilation ===
@@ -252,4 +302,4 @@ def is_chief(config=None):
 
 __all__ = ["DISTRIBUTIONS", "PRECISIONS", "DistributionError", "check_model", "get_strategy",
            "is_chief", "jit_compile_setting", "precision", "replica_count", "replica_sum",
-           "scope", "sync_batchnorm", "wrap_optimizer"]
+           "fit_scope", "prepare_model", "scope", "symbolic_build_from_local_batch", "wrap_optimizer"]

@@ -258,7 +258,7 @@ def train_semantic(model, config, train_dataset, val_dataset=None, epochs=1, mod
         val = as_sequence(val_dataset, config, False)
     all_callbacks = make_callbacks(config, log_dir, epochs, val is not None) + list(callbacks or [])
     val_steps = None if val is None else min(config.VALIDATION_STEPS, len(val))
-    with distribute.scope(config):
+    with distribute.fit_scope(config):
         history = model.fit(train, validation_data=val, epochs=epochs,
                             initial_epoch=initial_epoch, validation_steps=val_steps,
                             callbacks=all_callbacks, verbose=verbose if chief else 0)

@@ -133,4 +133,4 @@ def build_fcn(config, input_shape=None):
             encoder_freeze=config.ENCODER_FREEZE, encoder_width=config.ENCODER_WIDTH,
             fc_filters=config.FCN_FC_FILTERS, dropout=config.FCN_DROPOUT,
             name=config.NAME)
-    return distribute.sync_batchnorm(model, config)
+    return distribute.prepare_model(model, config)

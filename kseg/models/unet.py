@@ -229,5 +229,5 @@ def build_unet(config, input_shape=None):
             encoder_weights=config.ENCODER_WEIGHTS, encoder_freeze=config.ENCODER_FREEZE,
             encoder_width=config.ENCODER_WIDTH, foreground_prior=config.UNET_FOREGROUND_PRIOR,
             name=config.NAME)
-    return distribute.sync_batchnorm(model, config)
+    return distribute.prepare_model(model, config)
 

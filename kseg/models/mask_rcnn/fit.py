@@ -69,7 +69,7 @@ def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
     if verbose:
         print(f"\nStarting at epoch {mrcnn.epoch}. LR={mrcnn.keras_model.optimizer.learning_rate}")
         print(f"Checkpoint path: {mrcnn.checkpoint_path}")
-    with distribute.scope(mrcnn.config):
+    with distribute.fit_scope(mrcnn.config):
         return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,
                                      initial_epoch=mrcnn.epoch, callbacks=callbacks,
                                      verbose=verbose)

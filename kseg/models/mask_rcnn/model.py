@@ -51,7 +51,7 @@ class MaskRCNN:
                 self.keras_model = build_training_model(config, MaskRCNNTrainingModel)
                 self.keras_model.loss_weights = dict(config.LOSS_WEIGHTS)
                 self.keras_model.weight_decay = float(config.WEIGHT_DECAY)
-                distribute.sync_batchnorm(self.keras_model, config)
+                distribute.prepare_model(self.keras_model, config)
             else:
                 self.keras_model = build_inference_model(config)
                 jit = jit_compile_setting(config.JIT_COMPILE)

@@ -14,7 +14,7 @@ by the replica count. Mixed precision: every output enters the losses as float32
 import keras
 from keras import ops
 
-from kseg.distribute import replica_count
+from kseg.distribute import replica_count, symbolic_build_from_local_batch
 from kseg.models.mask_rcnn import losses
 
 LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss",
@@ -76,14 +76,12 @@ class MaskRCNNTrainingModel(keras.Model):
                 total = total + self.weight_decay * ops.sum(ops.stack(l2)) / replicas
         return total
 
+    _builds_from_local_batch = True
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras' TF trainer under tf.distribute averages a first batch over the replicas
-        # only to build the model, which fails on the boolean gt masks; the model's own
-        # input specs build it (and its optimizer) the same way.
-        if iterator is not None and getattr(self, "_distribute_strategy", None) is not None:
-            specs = {tensor.name: tensor for tensor in self.inputs}
-            iterator, data_batch = None, (specs, None, None)
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        if getattr(self, "_distribute_strategy", None) is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        return symbolic_build_from_local_batch(self, iterator, data_batch)
 
     @property
     def metrics(self):
