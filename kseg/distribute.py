@@ -100,6 +100,16 @@ def _new_strategy(backend, kind, count):
         f"mirrored, multi_worker; JAX: mirrored).")
 
 
+def num_replicas(config):
+    """Replicas one training step runs on under the config (1 without DISTRIBUTION)."""
+    strategy = get_strategy(config)
+    if strategy is None:
+        return 1
+    if keras.backend.backend() == "jax":
+        return int(strategy.device_mesh.devices.size)
+    return int(strategy.num_replicas_in_sync)
+
+
 def replica_count():
     """Replicas the current TF replica context sums over (1 elsewhere)."""
     if keras.backend.backend() != "tensorflow":
@@ -301,5 +311,5 @@ def is_chief(config=None):
 
 
 __all__ = ["DISTRIBUTIONS", "PRECISIONS", "DistributionError", "check_model", "get_strategy",
-           "is_chief", "jit_compile_setting", "precision", "replica_count", "replica_sum",
+           "is_chief", "jit_compile_setting", "num_replicas", "precision", "replica_count", "replica_sum",
            "fit_scope", "prepare_model", "scope", "symbolic_build_from_local_batch", "wrap_optimizer"]

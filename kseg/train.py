@@ -93,11 +93,11 @@ def compile_semantic(model, config, metrics=None):
         for layer in model.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
-    if metrics is None:
-        metrics = default_metrics(config.NUM_CLASSES, config.OUTPUT_ACTIVATION,
-                                  config.IGNORE_INDEX)
     distribute.check_model(model, config)
-    with distribute.scope(config):
+    with distribute.scope(config):  # metric and optimizer state on the model's devices
+        if metrics is None:
+            metrics = default_metrics(config.NUM_CLASSES, config.OUTPUT_ACTIVATION,
+                                      config.IGNORE_INDEX)
         model.compile(optimizer=make_optimizer(config), loss=loss_from_config(config),
                       metrics=metrics,
                       jit_compile=distribute.jit_compile_setting(config.JIT_COMPILE))

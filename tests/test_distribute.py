@@ -25,15 +25,17 @@ HELPERS = str(ROOT / "tests" / "models" / "mask_rcnn")
 
 MIRRORED = r"""
 import json, sys
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
+if keras.backend.backend() == "tensorflow":  # JAX: XLA_FLAGS gives 2 host devices
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from keras import ops
 sys.path.insert(0, sys.argv[2])
 from helpers import TinyConfig
 import kseg.models.mask_rcnn.targets as targets
 from kseg.config import FCNConfig, UNetConfig
+from kseg.distribute import num_replicas
 from kseg.data import ShapesDataset
 from kseg.data.synthetic import SmokeScenesDataset
 from kseg.models.fcn import build_fcn
@@ -58,14 +60,14 @@ def semantic(name, cls, build, **fields):
         history = train_semantic(model, config, data, None, epochs=EPOCHS,
                                  model_dir=f"{root}/{name}{gpus}", verbose=0)
         curves.append(history.history["loss"])
-        out[f"{name}_replicas"] = int(model.distribute_strategy.num_replicas_in_sync)
+        out[f"{name}_replicas"] = num_replicas(config)
     out[name] = curves
 
 semantic("unet", UNetConfig, build_unet, UNET_DEPTH=2, UNET_BASE_FILTERS=4)  # BatchNorm
 semantic("fcn", FCNConfig, build_fcn, ENCODER_WIDTH=0.0625, FCN_FC_FILTERS=8, FCN_DROPOUT=0.0)
 
-# ROI sampling draws random numbers per replica; rank candidates in order instead, so
-# both runs train on the same ROIs.
+# TF: ROI sampling draws random numbers per replica; rank candidates in order instead,
+# so both runs train on the same ROIs (JAX draws for the global batch either way).
 def first_members(is_member, count, seed_generator):
     order = ops.cast(ops.arange(ops.shape(is_member)[1]), "float32")[None] * 1e-6
     return ops.top_k(ops.where(is_member, 1.0, 0.0) - order, count, sorted=True)[1]
@@ -85,7 +87,7 @@ for dist, gpus, per in RUNS:
                           epochs=EPOCHS, verbose=0)
     curves.append(history.history["loss"])
     out["mrcnn_parts"] = [history.history[k][0] for k in sorted(history.history) if "_" in k]
-    out["mrcnn_replicas"] = int(model.keras_model.distribute_strategy.num_replicas_in_sync)
+    out["mrcnn_replicas"] = num_replicas(config)
 out["mrcnn"] = curves
 print("RESULT " + json.dumps(out))
 """
@@ -118,6 +120,62 @@ weights = np.concatenate([np.ravel(w) for w in model.get_weights()])
 print("RESULT " + json.dumps({
     "loss": history.history["loss"], "hash": hashlib.sha1(weights.tobytes()).hexdigest(),
     "replicas": int(model.distribute_strategy.num_replicas_in_sync)}), flush=True)
+"""
+
+
+XLA = r"""import json, sys, time
+import numpy as np
+import keras
+sys.path.insert(0, sys.argv[2])
+from helpers import TinyConfig
+from kseg.config import FCNConfig, UNetConfig
+from kseg.data import ShapesDataset
+from kseg.data.maskrcnn_pipeline import build_batch
+from kseg.models.fcn import build_fcn
+from kseg.models.mask_rcnn.model import MaskRCNN
+from kseg.models.unet import build_unet
+from kseg.train import compile_semantic
+
+def counted(model, name):  # Python runs a step only while tracing it
+    calls = {"n": 0}
+    step = getattr(model, name)
+    def wrapper(*args, **kwargs):
+        calls["n"] += 1
+        return step(*args, **kwargs)
+    setattr(model, name, wrapper)
+    return calls
+
+out = {"backend": keras.backend.backend()}
+rng = np.random.default_rng(0)
+for name, config, build in [
+    ("fcn", FCNConfig(NUM_CLASSES=2, ENCODER_WIDTH=0.0625, FCN_FC_FILTERS=8, JIT_COMPILE=True), build_fcn),
+    ("unet", UNetConfig(NUM_CLASSES=2, UNET_DEPTH=2, UNET_BASE_FILTERS=4, JIT_COMPILE=True), build_unet)]:
+    model = compile_semantic(build(config), config)
+    model.optimizer.build(model.trainable_variables)  # no variable creation in the step
+    train, predict = counted(model, "train_step"), counted(model, "predict_step")
+    t = time.time()
+    for i in range(3):
+        x = rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+        model.train_on_batch(x, (x[..., 0] > 128).astype("int32"))
+        model.predict_on_batch(x)
+    out[name] = [bool(model.jit_compile), train["n"], predict["n"], time.time() - t]
+config = TinyConfig(JIT_COMPILE=True)
+trainer = MaskRCNN("training", config, model_dir=sys.argv[1])
+trainer.compile(1e-3)
+trainer.keras_model.optimizer.build(trainer.keras_model.trainable_variables)
+train = counted(trainer.keras_model, "train_step")
+t = time.time()
+for i in range(3):
+    batch, _ = build_batch(ShapesDataset(6, 64, 64, seed=3), config, [2 * i, 2 * i + 1], rng=rng)
+    trainer.keras_model.train_on_batch(batch)
+out["mrcnn_train"] = [bool(trainer.keras_model.jit_compile), train["n"], time.time() - t]
+detector = MaskRCNN("inference", config, model_dir=sys.argv[1])
+predict = counted(detector.keras_model, "predict_step")
+t = time.time()
+for i in range(3):
+    detector.detect([rng.integers(0, 255, (40 + 10 * i, 70, 3)).astype(np.uint8) for _ in range(2)])
+out["mrcnn_detect"] = [bool(detector.keras_model.jit_compile), predict["n"], time.time() - t]
+print("RESULT " + json.dumps(out))
 """
 
 
@@ -185,10 +243,16 @@ def test_precision_scope_restores_the_policy():
 
 
 # === Several devices ===
-def test_mirrored_matches_one_device(tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_mirrored_matches_one_device(tmp_path, backend):
     """U-Net (synchronized BatchNorm), FCN and Mask R-CNN (trained BatchNorm, clipping) on
-    2 logical CPUs follow the one-device loss curve of the same global batch."""
-    out = _run(MIRRORED, [str(tmp_path), HELPERS])
+    2 logical CPUs (TF: MirroredStrategy; JAX: DataParallel over 2 host devices) follow
+    the one-device loss curve of the same global batch."""
+    env = {"KERAS_BACKEND": backend}
+    if backend == "jax":
+        pytest.importorskip("jax") if os.environ.get("CI") != "true" else None
+        env.update(JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    out = _run(MIRRORED, [str(tmp_path), HELPERS], env=env)
     for name in ("unet", "fcn", "mrcnn"):
         assert out[name + "_replicas"] == 2
         one, two = out[name]
@@ -287,3 +351,20 @@ def test_mixed_precision_trains_and_predicts(tmp_path, policy):
     assert detector.keras_model.get_layer("mrcnn_detection").compute_dtype == "float32"
     result = detector.detect([np.full((40, 70, 3), 128, np.uint8)])[0]
     assert result["masks"].shape[:2] == (40, 70) and np.isfinite(result["scores"]).all()
+
+
+# === XLA ===
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_jit_compile_traces_each_step_once(tmp_path, backend):
+    """JIT_COMPILE=True: training and inference of the three models compile once (XLA on
+    TF; jitted on JAX) and are not retraced for new images of the same molded shape."""
+    env = {"KERAS_BACKEND": backend}
+    if backend == "jax":
+        pytest.importorskip("jax") if os.environ.get("CI") != "true" else None
+        env["JAX_PLATFORMS"] = "cpu"
+    out = _run(XLA, [str(tmp_path), HELPERS], env=env)
+    assert out["backend"] == backend
+    for name in ("fcn", "unet"):
+        jit, train_traces, predict_traces, _ = out[name]
+        assert (jit, train_traces, predict_traces) == (True, 1, 1), (name, out[name])
+    assert out["mrcnn_train"][:2] == [True, 1] and out["mrcnn_detect"][:2] == [True, 1]
