@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from kseg.cli import CLIError
+from kseg.cli.scaling import scaling_overrides
 from kseg.data.dataset import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -89,6 +90,7 @@ def _option_overrides(args):
         out["LEARNING_RATE"] = args.lr
     if getattr(args, "min_confidence", None) is not None:
         out["DETECTION_MIN_CONFIDENCE"] = args.min_confidence
+    out.update(scaling_overrides(args))
     return out
 
 

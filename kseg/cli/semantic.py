@@ -15,11 +15,13 @@ stem; images whose stems share the prefix before "_" stay on one side of the spl
 or `--dataset synthetic` (generated road scenes for fcn, smoke scenes for unet).
 """
 
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from kseg.cli.scaling import add_scaling_arguments, scaling_overrides
 from kseg.config import FCNConfig, UNetConfig
 
 MODELS = {"fcn": FCNConfig, "unet": UNetConfig}
@@ -76,6 +78,7 @@ def _train_arguments(parser):
     parser.add_argument("--foreground-prior", type=float, default=None,
                         help="unet, 2 classes: initial foreground probability (e.g. 0.05)")
     parser.add_argument("--no-augment", action="store_true", help="no flips / zoom / color")
+    add_scaling_arguments(parser)
 
 
 # === Data ===
@@ -164,6 +167,7 @@ def make_config(args, class_names, **overrides):
                       UNET_DEPTH=args.depth, UNET_FOREGROUND_PRIOR=args.foreground_prior)
     if args.weights == "imagenet":
         fields["ENCODER_WEIGHTS"] = "imagenet"
+    fields.update(scaling_overrides(args))
     fields.update(overrides)
     return MODELS[args.model](**fields)
 
@@ -179,9 +183,13 @@ def resolve_checkpoint(weights, logs, name):
 
 
 def load_run_config(config_class, checkpoint):
-    """The `config.json` saved beside `checkpoint` as `config_class` (None if absent)."""
+    """The `config.json` saved beside `checkpoint` as `config_class` (None if absent), for
+    evaluating or predicting on one device (the run's DISTRIBUTION is dropped)."""
     path = Path(checkpoint).parent / "config.json"
-    return config_class.from_json(path) if path.exists() else None
+    if not path.exists():
+        return None
+    values = json.loads(path.read_text(encoding="utf-8"))
+    return config_class.from_dict({**values, "DISTRIBUTION": None, "GPU_COUNT": 1})
 
 
 def build_model(config):
@@ -313,7 +321,9 @@ def _run_train(args):
     resume = args.weights not in ("none", "imagenet", None)
     if resume:
         checkpoint = resolve_checkpoint(args.weights, args.logs, args.name or args.model)
-        config = load_run_config(MODELS[args.model], checkpoint) or config
+        saved = load_run_config(MODELS[args.model], checkpoint)
+        if saved is not None:  # the run's settings on this invocation's devices
+            config = type(saved).from_dict({**saved.to_dict(), **scaling_overrides(args)})
     config.STEPS_PER_EPOCH = args.steps or max(1, len(train.image_ids) // config.BATCH_SIZE)
     config.VALIDATION_STEPS = max(1, len(val.image_ids) // config.BATCH_SIZE)
     return train_command(config, train, val, args.epochs, args.logs,
