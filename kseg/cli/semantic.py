@@ -23,6 +23,7 @@ import numpy as np
 
 from kseg.cli.scaling import add_scaling_arguments, scaling_overrides
 from kseg.config import FCNConfig, UNetConfig
+from kseg.saving.files import load_weights_atomic
 
 MODELS = {"fcn": FCNConfig, "unet": UNetConfig}
 FORMATS = ("folder", "camvid", "kitti")
@@ -252,7 +253,7 @@ def evaluate_command(config, val, checkpoint, out=None):
     from kseg.train import evaluate_semantic
 
     model = build_model(config)
-    model.load_weights(checkpoint)
+    load_weights_atomic(model, checkpoint)
     results = evaluate_semantic(model, val, config)
     results["weights"] = str(checkpoint)
     print(results_table(results))
@@ -274,7 +275,7 @@ def predict_command(config, checkpoint, image_dir, out_dir):
     from kseg.visualize import save_overlay_png
 
     model = build_model(config)
-    model.load_weights(checkpoint)
+    load_weights_atomic(model, checkpoint)
     names = config.CLASS_NAMES or [f"class_{i}" for i in range(config.NUM_CLASSES)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

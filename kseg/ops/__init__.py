@@ -15,15 +15,18 @@ from kseg.ops.boxes import (
     normalize_boxes,
 )
 from kseg.ops.nms import non_max_suppression
+from kseg.ops.normalization import batch_norm
 from kseg.ops.roi_align import (
     PyramidROIAlign,
     crop_and_resize,
     roi_align,
     roi_level,
 )
+from kseg.ops.rows import leading_rows, pad_rows
 
 __all__ = [
     "PyramidROIAlign",
+    "batch_norm",
     "box_area",
     "clip_boxes",
     "compute_iou",
@@ -31,8 +34,10 @@ __all__ = [
     "decode_box_deltas",
     "denormalize_boxes",
     "encode_box_deltas",
+    "leading_rows",
     "non_max_suppression",
     "normalize_boxes",
+    "pad_rows",
     "roi_align",
     "roi_level",
 ]

@@ -144,3 +144,63 @@ def roi_align(feature_maps, boxes, levels, pool_size):
     pooled = tf.scatter_nd(tf.concat(where, 0), tf.concat(crops, 0), out_shape)
     pooled.set_shape([*boxes.shape[:2], *pool_size, channels])
     return tf.cast(pooled, feature_maps[0].dtype)
+
+
+def leading_rows(x, count):
+    """``x[:, :max(count)]`` (at least one row): a dynamic row count.
+
+    Args:
+        x: ``[batch, N, ...]``.
+        count: ``[batch]`` int, rows in use per image (the used rows come first).
+
+    Returns:
+        ``[batch, n, ...]`` with ``1 <= n <= N`` known only at run time.
+    """
+    import tensorflow as tf
+
+    total = tf.shape(x)[1]
+    n = tf.clip_by_value(tf.reduce_max(tf.cast(count, tf.int32)), 1, total)
+    return x[:, :n]
+
+
+def pad_rows(x, total):
+    """Zero-pads axis 1 of ``x`` ``[batch, n, ...]`` to the static ``total`` rows."""
+    import tensorflow as tf
+
+    pad = total - tf.shape(x)[1]
+    paddings = tf.concat([[[0, 0], [0, pad]],
+                          tf.zeros([len(x.shape) - 2, 2], tf.int32)], axis=0)
+    out = tf.pad(x, paddings)
+    out.set_shape([x.shape[0], total, *x.shape[2:]])
+    return out
+
+
+def batch_norm(x, gamma, beta, mean, variance, epsilon, training):
+    """``FusedBatchNormV3`` over the last axis of an NHWC tensor (one kernel, and one that
+    Grappler folds into the preceding convolution at inference).
+
+    Args:
+        x: ``[N, H, W, C]``; gamma, beta, mean, variance: ``[C]``.
+        epsilon: python float.
+        training: python bool: normalise with the batch moments (then returned, the
+            variance biased, as ``keras.ops.moments`` gives it) or with mean / variance.
+
+    Returns:
+        ``(y, batch_mean, batch_variance)``; the moments are None when not training.
+    """
+    import tensorflow as tf
+
+    dtype = x.dtype
+    x = tf.convert_to_tensor(x)
+    stats_dtype = tf.float32
+    gamma, beta = tf.cast(gamma, stats_dtype), tf.cast(beta, stats_dtype)
+    if not training:
+        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            x, gamma, beta, tf.cast(mean, stats_dtype), tf.cast(variance, stats_dtype),
+            epsilon=epsilon, is_training=False)
+        return tf.cast(y, dtype), None, None
+    y, batch_mean, batch_var = tf.compat.v1.nn.fused_batch_norm(
+        x, gamma, beta, epsilon=epsilon, is_training=True)
+    count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), stats_dtype)
+    batch_var = batch_var * tf.maximum(count - 1.0, 0.0) / tf.maximum(count, 1.0)  # biased
+    return tf.cast(y, dtype), batch_mean, batch_var
