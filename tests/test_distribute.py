@@ -305,8 +305,7 @@ def test_multi_worker_on_two_local_processes(tmp_path):
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_and_predicts(tmp_path, policy):
     """All three models train with finite losses (U-Net's fall) and predict finite float32
-    outputs;
-    box decoding, NMS, targets and RoIAlign run in float32; float16 scales the loss."""
+    outputs; box decoding, NMS, targets and RoIAlign run in float32; float16 scales the loss."""
     sys.path.insert(0, HELPERS)
     from helpers import TinyConfig
 
