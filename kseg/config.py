@@ -192,6 +192,7 @@ class Config:
     def from_dict(cls, values):
         """Build a config from `to_dict()` output; derived values are recomputed."""
         derived = {"BATCH_SIZE", "IMAGE_SHAPE", "IMAGE_META_SIZE"} | set(cls._DERIVED)
+        derived |= {"MODEL", "PRESET"}  # what `write_run_config` adds to a run's config.json
         return cls(**{k: v for k, v in values.items() if k not in derived})
 
     _DERIVED = ()

@@ -68,7 +68,8 @@ def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
     callbacks = default_callbacks(mrcnn, train) + list(custom_callbacks or [])
     verbose = verbose if distribute.is_chief(mrcnn.config) else 0
     if verbose:
-        print(f"\nStarting at epoch {mrcnn.epoch}. LR={mrcnn.keras_model.optimizer.learning_rate}")
+        lr = float(keras.ops.convert_to_numpy(mrcnn.keras_model.optimizer.learning_rate))
+        print(f"\nStarting at epoch {mrcnn.epoch}. LR={lr:g}")
         print(f"Checkpoint path: {mrcnn.checkpoint_path}")
     with distribute.fit_scope(mrcnn.config):
         return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,

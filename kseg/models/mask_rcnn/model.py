@@ -118,6 +118,7 @@ class MaskRCNN:
               verbose=1, workers=1, cache=None):
         """Train `layers` ("heads", "3+", "4+", "5+", "all" or a regex) up to epoch `epochs`.
 
+        Writes the run's `config.json` (with the dataset's CLASS_NAMES) in `log_dir` first.
         Datasets are kseg `Dataset`s (a keras PyDataset also works). `augmentation` is a
         Keras augmentation layer, an imgaug-style augmenter or an albumentations pipeline.
         """
@@ -126,6 +127,11 @@ class MaskRCNN:
 
         if self.log_dir is None:
             self.set_log_dir()
+        from kseg.saving.checkpoint import check_writable
+        from kseg.utils.runs import write_run_config
+
+        check_writable(self.log_dir)  # a clear error before anything is written
+        write_run_config(self.config, self.log_dir, getattr(train_dataset, "class_names", None))
         regex = LAYER_REGEX.get(layers, layers)
         set_trainable(self.keras_model, regex, verbose=verbose > 1)
         self.compile(learning_rate, self.config.LEARNING_MOMENTUM)
@@ -180,15 +186,15 @@ class MaskRCNN:
 
     def get_anchors(self, image_shape=None):
         """Anchors [A, (y1, x1, y2, x2)] normalized, for IMAGE_SHAPE or `image_shape`."""
-        from kseg.models.mask_rcnn.anchors import config_anchors
+        from kseg.ops.anchors import config_anchors
 
         return config_anchors(self.config, image_shape, normalized=True)
 
     def run_graph(self, images, outputs, image_metas=None):
-        """Named intermediate tensors on `images` (see `kseg.models.mask_rcnn.inspect`):
+        """Named intermediate tensors on `images` (see `kseg.models.mask_rcnn.intermediates`):
         `model.run_graph([image], [("proposals", model.ancestor("ROI").output)])`."""
         assert self.mode == "inference", "run_graph runs the inference model."
-        from kseg.models.mask_rcnn.inspect import run_graph
+        from kseg.models.mask_rcnn.intermediates import run_graph
 
         return run_graph(self.keras_model, self.config, images, outputs, image_metas)
 

@@ -9,7 +9,7 @@ so no half-written checkpoint is ever left), `history.csv`, and TensorBoard even
 when tensorboard is installed. Resuming from a checkpoint (`weights="last"` or its
 path) continues in its folder and its epoch numbering, as Matterport's `set_log_dir`.
 
-`evaluate_semantic` and `predict_semantic` (re-exported from `kseg.semantic_eval`)
+`evaluate_semantic` and `predict_semantic` (re-exported from `kseg.semantic.predict`)
 work at the ORIGINAL image size.
 
 Several devices: build the model with `build_fcn(config)` / `build_unet(config)` (under the
@@ -28,13 +28,13 @@ import numpy as np
 from kseg import distribute
 from kseg.data.dataset import Dataset
 from kseg.data.molding import resize
-from kseg.losses import loss_from_config
-from kseg.metrics import default_metrics
 from kseg.saving.checkpoint import AtomicCSVLogger, CheckpointWriter, check_writable
 from kseg.saving.files import load_weights_atomic
-from kseg.semantic_eval import evaluate_semantic, mean_mask_prior, predict_semantic
+from kseg.semantic.losses import loss_from_config
+from kseg.semantic.metrics import default_metrics
+from kseg.semantic.predict import evaluate_semantic, mean_mask_prior, predict_semantic
 from kseg.utils.nonfinite import NonFiniteGuard
-from kseg.utils.runs import find_last, new_log_dir
+from kseg.utils.runs import find_last, new_log_dir, write_run_config
 
 __all__ = ["AtomicCheckpoint", "InMemoryDataset", "checkpoint_path", "compile_semantic",
            "epoch_from_checkpoint", "evaluate_semantic", "find_last", "make_optimizer",
@@ -261,7 +261,7 @@ def train_semantic(model, config, train_dataset, val_dataset=None, epochs=1, mod
     chief = distribute.is_chief(config)
     if chief:
         log_dir = check_writable(log_dir or new_log_dir(model_dir, config.NAME))
-        config.to_json(log_dir / "config.json")
+        write_run_config(config, log_dir, getattr(train_dataset, "class_names", None))
     else:
         log_dir = Path(log_dir or new_log_dir(model_dir, config.NAME))
     compile_semantic(model, config)
