@@ -25,6 +25,7 @@ from kseg.cli.maskrcnn_data import (
     run_config,
     train_config,
 )
+from kseg.cli.scaling import add_scaling_arguments
 from kseg.evaluate.instances import evaluate_instances, format_instance_report
 from kseg.models.runs import initial_weights, load_checked_weights
 from kseg.utils import runs
@@ -94,6 +95,7 @@ def train_arguments(parser):
     parser.add_argument("--val-steps", type=int, default=None, help="VALIDATION_STEPS")
     parser.add_argument("--lr", type=float, default=None, help="LEARNING_RATE")
     parser.add_argument("--augment", action="store_true", help="flips, zoom, brightness/contrast")
+    add_scaling_arguments(parser)
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                         help="Keras fit verbosity (2 also lists the trainable layers)")
 

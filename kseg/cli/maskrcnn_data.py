@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from kseg.cli import CLIError
+from kseg.cli.scaling import scaling_overrides
 from kseg.data.dataset import DataError
 from kseg.data.image_io import IMAGE_EXTENSIONS  # noqa: F401 (kept for old imports)
 from kseg.utils import runs
@@ -70,6 +71,7 @@ def _option_overrides(args):
         out["LEARNING_RATE"] = args.lr
     if getattr(args, "min_confidence", None) is not None:
         out["DETECTION_MIN_CONFIDENCE"] = args.min_confidence
+    out.update(scaling_overrides(args))
     return out
 
 

@@ -17,6 +17,7 @@ or `--dataset synthetic` (generated road scenes for fcn, smoke scenes for unet).
 
 from pathlib import Path
 
+from kseg.cli.scaling import add_scaling_arguments, scaling_overrides
 from kseg.config import FCNConfig, UNetConfig
 from kseg.data.splits import grouped_split, sequential_split
 from kseg.models import runs
@@ -76,6 +77,7 @@ def _train_arguments(parser):
     parser.add_argument("--foreground-prior", type=float, default=None,
                         help="unet, 2 classes: initial foreground probability (e.g. 0.05)")
     parser.add_argument("--no-augment", action="store_true", help="no flips / zoom / color")
+    add_scaling_arguments(parser)
 
 
 # === Data ===
@@ -136,6 +138,7 @@ def make_config(args, class_names, **overrides):
                       UNET_DEPTH=args.depth, UNET_FOREGROUND_PRIOR=args.foreground_prior)
     if args.weights == "imagenet":
         fields["ENCODER_WEIGHTS"] = "imagenet"
+    fields.update(scaling_overrides(args))
     fields.update(overrides)
     return MODELS[args.model](**fields)
 
@@ -146,8 +149,12 @@ def resolve_checkpoint(weights, logs, name):
 
 
 def load_run_config(config_class, checkpoint):
-    """The `config.json` saved beside `checkpoint` as `config_class` (None if absent)."""
-    return runs.load_run_config(checkpoint, config_class=config_class)
+    """The `config.json` saved beside `checkpoint` as `config_class` (None if absent), for
+    evaluating or predicting on one device (the run's DISTRIBUTION is dropped)."""
+    config = runs.load_run_config(checkpoint, config_class=config_class)
+    if config is None:
+        return None
+    return type(config).from_dict({**config.to_dict(), "DISTRIBUTION": None, "GPU_COUNT": 1})
 
 
 build_model = runs.build_semantic_model  # the CLI's old names of the library's operations
@@ -191,7 +198,9 @@ def _run_train(args):
     resume = args.weights not in ("none", "imagenet", None)
     if resume:
         checkpoint = resolve_checkpoint(args.weights, args.logs, args.name or args.model)
-        config = load_run_config(MODELS[args.model], checkpoint) or config
+        saved = load_run_config(MODELS[args.model], checkpoint)
+        if saved is not None:  # the run's settings on this invocation's devices
+            config = type(saved).from_dict({**saved.to_dict(), **scaling_overrides(args)})
     config.STEPS_PER_EPOCH = args.steps or max(1, len(train.image_ids) // config.BATCH_SIZE)
     config.VALIDATION_STEPS = max(1, len(val.image_ids) // config.BATCH_SIZE)
     return train_command(config, train, val, args.epochs, args.logs,

@@ -17,6 +17,7 @@ class Anchors(keras.layers.Layer):
     """
 
     def __init__(self, scales, ratios, strides, anchor_stride=1, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # float32 under mixed precision
         super().__init__(**kwargs)
         self.scales = [float(s) for s in scales]
         self.ratios = [float(r) for r in ratios]
@@ -64,6 +65,10 @@ class Anchors(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="kseg")
 class NormalizedWindow(keras.layers.Layer):
     """The image window from image meta, normalized: [batch, (y1, x1, y2, x2)]."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # float32 under mixed precision
+        super().__init__(**kwargs)
 
     def call(self, image_meta, image):
         h = ops.cast(ops.shape(image)[1], "float32")

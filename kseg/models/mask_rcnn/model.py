@@ -16,26 +16,11 @@ loads into an inference model and epoch numbering continues on resume.
 
 import os
 
+from kseg import distribute
+from kseg.distribute import jit_compile_setting  # noqa: F401  (public name kept here)
 from kseg.models.mask_rcnn import checkpoints
 from kseg.models.mask_rcnn.inference import detect_images
 from kseg.models.mask_rcnn.trainable import LAYER_REGEX, set_trainable
-
-
-def jit_compile_setting(jit_compile):
-    """Keras' `jit_compile` for the config's JIT_COMPILE on the current backend.
-
-    On TensorFlow, False means a graph function without XLA (fast) and True XLA. On JAX,
-    False would run every op eagerly, so JAX always gets "auto" (jitted); on PyTorch
-    "auto" is eager unless JIT_COMPILE asks for torch.compile.
-    """
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        return bool(jit_compile)
-    if backend == "jax":
-        return "auto"
-    return True if jit_compile else "auto"
 
 
 class MaskRCNN:
@@ -59,12 +44,19 @@ class MaskRCNN:
         self.epoch = 0
         self.log_dir = None
         self.checkpoint_path = None
-        if mode == "training":
-            self.keras_model = build_training_model(config, MaskRCNNTrainingModel)
-            self.keras_model.loss_weights = dict(config.LOSS_WEIGHTS)
-            self.keras_model.weight_decay = float(config.WEIGHT_DECAY)
-        else:
-            self.keras_model = build_inference_model(config)
+        # Training runs under the config's strategy and dtype policy; inference on one
+        # device with the dtype policy.
+        with distribute.scope(config, distribute=mode == "training"):
+            if mode == "training":
+                self.keras_model = build_training_model(config, MaskRCNNTrainingModel)
+                self.keras_model.loss_weights = dict(config.LOSS_WEIGHTS)
+                self.keras_model.weight_decay = float(config.WEIGHT_DECAY)
+                distribute.prepare_model(self.keras_model, config)
+            else:
+                self.keras_model = build_inference_model(config)
+                jit = jit_compile_setting(config.JIT_COMPILE)
+                if jit != "auto":  # predict steps with (or without) XLA
+                    self.keras_model.jit_compile = jit
 
     # === Weights ===
     def load_weights(self, filepath, by_name=True, exclude=None, verbose=0):
@@ -112,12 +104,14 @@ class MaskRCNN:
     def compile(self, learning_rate, momentum=None):
         from kseg.models.mask_rcnn.optimizers import make_optimizer
 
-        optimizer = make_optimizer(self.config, learning_rate, momentum)
-        self.keras_model.compile(optimizer=optimizer, jit_compile=jit_compile_setting(
-            self.config.JIT_COMPILE))
-        # Create the optimizer's slots now: a TF train step that creates variables on its
-        # first trace is traced twice (the whole Mask R-CNN graph, ~10 s on a CPU).
-        optimizer.build(self.keras_model.trainable_variables)
+        with distribute.scope(self.config, distribute=self.mode == "training"):
+            optimizer = distribute.wrap_optimizer(
+                make_optimizer(self.config, learning_rate, momentum), self.config)
+            self.keras_model.compile(optimizer=optimizer, jit_compile=jit_compile_setting(
+                self.config.JIT_COMPILE))
+            # Create the optimizer's slots now: a TF train step that creates variables on
+            # its first trace is traced twice (the whole Mask R-CNN graph, ~10 s on a CPU).
+            self.keras_model.optimizer.build(self.keras_model.trainable_variables)
 
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers="all",
               augmentation=None, custom_callbacks=None, no_augmentation_sources=None,
