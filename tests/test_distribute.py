@@ -308,6 +308,7 @@ def test_mixed_precision_trains_and_predicts(tmp_path, policy):
     outputs; box decoding, NMS, targets and RoIAlign run in float32; float16 scales the loss."""
     sys.path.insert(0, HELPERS)
     from helpers import TinyConfig
+    from kseg.train import compile_semantic
 
     from kseg.config import FCNConfig
     from kseg.data import ShapesDataset
@@ -315,7 +316,6 @@ def test_mixed_precision_trains_and_predicts(tmp_path, policy):
     from kseg.models.fcn import build_fcn
     from kseg.models.mask_rcnn.model import MaskRCNN
     from kseg.models.unet import build_unet
-    from kseg.train import compile_semantic
 
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
