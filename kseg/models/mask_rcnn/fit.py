@@ -71,13 +71,8 @@ def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
         lr = float(keras.ops.convert_to_numpy(mrcnn.keras_model.optimizer.learning_rate))
         print(f"\nStarting at epoch {mrcnn.epoch}. LR={lr:g}")
         print(f"Checkpoint path: {mrcnn.checkpoint_path}")
-<<<<<<< HEAD
-    return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,
-                                 initial_epoch=mrcnn.epoch, callbacks=callbacks, verbose=verbose,
-                                 shuffle=False)  # MaskRCNNSequence shuffles itself (seeded)
-=======
     with distribute.fit_scope(mrcnn.config):
         return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,
                                      initial_epoch=mrcnn.epoch, callbacks=callbacks,
-                                     verbose=verbose)
->>>>>>> i14
+                                     verbose=verbose,
+                                     shuffle=False)  # MaskRCNNSequence shuffles itself (seeded)
