@@ -5,23 +5,23 @@
     kseg predict unet --weights logs/unet.../kseg_unet_0010.weights.h5 --images pics/ --out out/
 
 `kseg.cli` calls `add_arguments(command, subparser)` and `run(command, args)`
-(`args.model` is "fcn" or "unet"). Training writes `config.json` beside its
+(`args.model` is "fcn" or "unet"); the work is `kseg.semantic.jobs`'. Training writes `config.json` beside its
 checkpoints; evaluate / predict rebuild the model from it.
 
 Datasets (`--format`, detected when omitted): "camvid" (SegNet layout; road vs rest,
-validation = the last 20% of the frames, see `sequential_split`), "kitti" (KITTI road
+validation = the last 20% of the frames, see `kseg.data.sequential_split`), "kitti" (KITTI road
 `training/`), "folder" (`<path>/images` + `<path>/labels` or `masks`, paired by file
 stem; images whose stems share the prefix before "_" stay on one side of the split),
 or `--dataset synthetic` (generated road scenes for fcn, smoke scenes for unet).
 """
 
-import time
 from pathlib import Path
 
-import numpy as np
-
+from kseg.cli.scaling import add_scaling_arguments, scaling_overrides
 from kseg.config import FCNConfig, UNetConfig
-from kseg.saving.files import load_weights_atomic
+from kseg.data.splits import grouped_split, sequential_split
+from kseg.models import runs
+from kseg.semantic import jobs
 
 MODELS = {"fcn": FCNConfig, "unet": UNetConfig}
 FORMATS = ("folder", "camvid", "kitti")
@@ -77,6 +77,7 @@ def _train_arguments(parser):
     parser.add_argument("--foreground-prior", type=float, default=None,
                         help="unet, 2 classes: initial foreground probability (e.g. 0.05)")
     parser.add_argument("--no-augment", action="store_true", help="no flips / zoom / color")
+    add_scaling_arguments(parser)
 
 
 # === Data ===
@@ -88,34 +89,6 @@ def detect_format(path):
     if any((path / f"{split}annot").is_dir() for split in ("val", "train", "test")):
         return "camvid"
     return "folder"
-
-
-def sequential_split(dataset, val_fraction=0.2):
-    """(train, val) with the LAST `val_fraction` of the images (sorted by path) in val.
-
-    For video frames (CamVid): neighbouring frames are near-duplicates, so a random
-    split would leak; a block at the end of the sequence does not.
-    """
-    from kseg.data.splits import subset_dataset
-
-    order = sorted(dataset.image_ids, key=dataset.image_reference)
-    count = max(1, int(round(len(order) * val_fraction)))
-    return subset_dataset(dataset, sorted(order[:-count])), subset_dataset(dataset,
-                                                                           sorted(order[-count:]))
-
-
-def grouped_split(dataset, val_fraction=0.2, seed=0):
-    """(train, val) by `split_ids` over groups of images whose file stems share the prefix
-    before the first "_" (tiles of one photo stay together)."""
-    from kseg.data.splits import split_ids, subset_dataset
-
-    groups = [Path(dataset.image_reference(i)).stem.split("_")[0] for i in dataset.image_ids]
-    names = sorted(set(groups))
-    _, val_groups = split_ids(len(names), val_fraction, seed)
-    val_names = {names[i] for i in val_groups}
-    val = [i for i, g in zip(dataset.image_ids, groups) if g in val_names]
-    train = [i for i, g in zip(dataset.image_ids, groups) if g not in val_names]
-    return subset_dataset(dataset, train), subset_dataset(dataset, val)
 
 
 def load_semantic_data(args, model="fcn"):
@@ -165,122 +138,37 @@ def make_config(args, class_names, **overrides):
                       UNET_DEPTH=args.depth, UNET_FOREGROUND_PRIOR=args.foreground_prior)
     if args.weights == "imagenet":
         fields["ENCODER_WEIGHTS"] = "imagenet"
+    fields.update(scaling_overrides(args))
     fields.update(overrides)
     return MODELS[args.model](**fields)
 
 
 def resolve_checkpoint(weights, logs, name):
-    """A checkpoint path from "last" or a path (FileNotFoundError if missing)."""
-    from kseg.train import find_last
-
-    path = find_last(logs, name) if weights == "last" else Path(weights)
-    if not path.exists():
-        raise FileNotFoundError(f"weights file not found: {path}")
-    return path
+    """A checkpoint path from "last", a run folder or a path (FileNotFoundError if missing)."""
+    return Path(runs.resolve_checkpoint(weights, logs, name))
 
 
 def load_run_config(config_class, checkpoint):
-    """The `config.json` saved beside `checkpoint` as `config_class` (None if absent)."""
-    path = Path(checkpoint).parent / "config.json"
-    return config_class.from_json(path) if path.exists() else None
+    """The `config.json` saved beside `checkpoint` as `config_class` (None if absent), for
+    evaluating or predicting on one device (the run's DISTRIBUTION is dropped)."""
+    config = runs.load_run_config(checkpoint, config_class=config_class)
+    if config is None:
+        return None
+    return type(config).from_dict({**config.to_dict(), "DISTRIBUTION": None, "GPU_COUNT": 1})
 
 
-def build_model(config):
-    """FCN for an FCNConfig, U-Net for a UNetConfig."""
-    if isinstance(config, FCNConfig):
-        from kseg.models.fcn import build_fcn
-
-        return build_fcn(config)
-    from kseg.models.unet import build_unet
-
-    return build_unet(config)
-
-
-# === Commands ===
-def train_command(config, train, val, epochs, logs="logs", weights=None,
-                  augmentation="default", verbose=2):
-    """Train (resuming from `weights` "last" / a path), then evaluate on `val` at original
-    size and print the table. `augmentation`: "default" (`default_augmentation("semantic")`),
-    None, or anything `apply_augmentation` takes. Returns (history, results)."""
-    from kseg.data.augment import default_augmentation
-    from kseg.semantic_eval import results_table
-    from kseg.train import InMemoryDataset, evaluate_semantic, train_semantic
-
-    model = build_model(config)
-    if isinstance(augmentation, str) and augmentation == "default":
-        augmentation = default_augmentation("semantic", seed=config.SEED)
-    start = time.time()
-    history = train_semantic(model, config, InMemoryDataset(train, config), val, epochs=epochs,
-                             model_dir=logs, augmentation=augmentation, weights=weights,
-                             verbose=verbose)
-    print(f"trained in {time.time() - start:.0f} s; checkpoints in {history.log_dir}")
-    results = evaluate_semantic(model, val, config)
-    print(results_table(results))
-    if val is not None and len(val.image_ids):
-        path = write_overview(model, config, val, Path(history.log_dir) / "val_overview.png")
-        print(f"wrote {path} (image / ground truth / prediction)")
-    return history, results
-
-
-def write_overview(model, config, dataset, path, count=4, candidates=40):
-    """`save_semantic_comparison_png` of the `count` images with the most foreground among
-    the first `candidates` of `dataset` (so rare classes show); returns `path`."""
-    from kseg.semantic_eval import predict_semantic
-    from kseg.visualize import save_semantic_comparison_png
-
-    ids = list(dataset.image_ids)[:candidates]
-    masks = {i: dataset.load_semantic_mask(i) for i in ids}
-    chosen = sorted(ids, key=lambda i: -float(np.mean(masks[i] > 0)))[:count]
-    images = [dataset.load_image(i) for i in chosen]
-    predictions, _ = predict_semantic(model, config, images)
-    rows = [(image, masks[i], pred) for image, i, pred in zip(images, chosen, predictions)]
-    names = config.CLASS_NAMES or [f"class_{k}" for k in range(config.NUM_CLASSES)]
-    return save_semantic_comparison_png(path, rows, names)
+build_model = runs.build_semantic_model  # the CLI's old names of the library's operations
+train_command = jobs.train_and_evaluate
 
 
 def evaluate_command(config, val, checkpoint, out=None):
-    """Evaluate `checkpoint` on `val` at original size; print the table, write JSON `out`."""
-    from kseg.evaluate.semantic import write_json
-    from kseg.semantic_eval import results_table
-    from kseg.train import evaluate_semantic
-
-    model = build_model(config)
-    load_weights_atomic(model, checkpoint)
-    results = evaluate_semantic(model, val, config)
-    results["weights"] = str(checkpoint)
-    print(results_table(results))
-    if out:
-        write_json(results, out)
-        print(f"wrote {out}")
-    return results
+    """`kseg.semantic.jobs.evaluate_checkpoint` with the given config."""
+    return jobs.evaluate_checkpoint(checkpoint, val, out, config=config)
 
 
 def predict_command(config, checkpoint, image_dir, out_dir):
-    """Overlay PNGs (`<stem>_overlay.png`) and mask PNGs (`<stem>_mask.png`: 0/255 for a
-    binary model, else class indices) for every image in `image_dir`."""
-    from PIL import Image
-
-    from kseg.data.folder import IMAGE_EXTENSIONS
-    from kseg.data.image_io import read_image
-    from kseg.semantic_eval import predict_semantic
-    from kseg.utils.io import atomic_path
-    from kseg.visualize import save_overlay_png
-
-    model = build_model(config)
-    load_weights_atomic(model, checkpoint)
-    names = config.CLASS_NAMES or [f"class_{i}" for i in range(config.NUM_CLASSES)]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = sorted(p for p in Path(image_dir).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    for path in paths:
-        image = read_image(path)
-        class_map = predict_semantic(model, config, [image], batch_size=1)[0][0]
-        save_overlay_png(out_dir / f"{path.stem}_overlay.png", image, class_map, names)
-        mask = class_map * 255 if config.NUM_CLASSES == 2 else class_map
-        with atomic_path(out_dir / f"{path.stem}_mask.png") as tmp:
-            Image.fromarray(mask.astype(np.uint8)).save(tmp)
-    print(f"wrote {2 * len(paths)} PNG files to {out_dir}")
-    return paths
+    """`kseg.semantic.jobs.predict_folder` with the given config."""
+    return jobs.predict_folder(checkpoint, image_dir, out_dir, config=config)
 
 
 def run(command, args):
@@ -289,19 +177,15 @@ def run(command, args):
         _run_train(args)
         return 0
     checkpoint = resolve_checkpoint(args.weights, args.logs, args.name or args.model)
-    config = load_run_config(MODELS[args.model], checkpoint)
-    if config is None:
-        raise FileNotFoundError(f"no config.json beside {checkpoint}; evaluate / predict need "
-                                f"the config saved by `kseg train`.")
     if command == "evaluate":
         _, val = load_semantic_data(args, args.model)
-        evaluate_command(config, val, checkpoint, args.out)
+        jobs.evaluate_checkpoint(checkpoint, val, args.out, kind=args.model)
     elif command == "predict":
         if not args.out:
             from kseg.cli import CLIError
 
             raise CLIError("predict needs --out <folder> for the PNG files")
-        predict_command(config, checkpoint, args.images, args.out)
+        jobs.predict_folder(checkpoint, args.images, args.out, kind=args.model)
     else:
         raise ValueError(f"unknown command {command!r}; expected train, evaluate or predict")
     return 0
@@ -314,7 +198,9 @@ def _run_train(args):
     resume = args.weights not in ("none", "imagenet", None)
     if resume:
         checkpoint = resolve_checkpoint(args.weights, args.logs, args.name or args.model)
-        config = load_run_config(MODELS[args.model], checkpoint) or config
+        saved = load_run_config(MODELS[args.model], checkpoint)
+        if saved is not None:  # the run's settings on this invocation's devices
+            config = type(saved).from_dict({**saved.to_dict(), **scaling_overrides(args)})
     config.STEPS_PER_EPOCH = args.steps or max(1, len(train.image_ids) // config.BATCH_SIZE)
     config.VALIDATION_STEPS = max(1, len(val.image_ids) // config.BATCH_SIZE)
     return train_command(config, train, val, args.epochs, args.logs,

@@ -33,7 +33,7 @@ from kseg.data.molding import (
     resize_mask,
 )
 from kseg.data.rpn_targets import match_anchors, sample_rpn_targets
-from kseg.models.mask_rcnn.anchors import config_anchors
+from kseg.ops.anchors import config_anchors
 
 INPUT_NAMES = ("input_image", "input_image_meta", "input_rpn_match", "input_rpn_bbox",
                "input_gt_class_ids", "input_gt_boxes", "input_gt_masks")
@@ -59,9 +59,8 @@ def load_image_gt(dataset, config, image_id, augmentation=None, rng=None, on_err
         on_error: "raise" raises `DataError` for a bad sample (mask size != image size,
             masks / class_ids count mismatch, class id out of range, unreadable image);
             "skip" returns None instead.
-        augment: Matterport's older switch: flip left-right with probability 1/2.
-        use_mini_mask: None follows config.USE_MINI_MASK; False returns full-size masks
-            (Matterport's evaluation loop: `load_image_gt(..., use_mini_mask=False)`).
+        augment, use_mini_mask: Matterport's keywords: flip left-right with probability 1/2;
+            None: config.USE_MINI_MASK, False: full-size masks (Matterport's eval loop).
 
     Returns:
         image [S, S, 3] uint8, image_meta [META] float32, class_ids [N] int32,
@@ -70,16 +69,14 @@ def load_image_gt(dataset, config, image_id, augmentation=None, rng=None, on_err
     """
     _check_on_error(on_error)
     try:
-        return _load_image_gt(dataset, config, image_id, augmentation, rng, augment,
-                              config.USE_MINI_MASK if use_mini_mask is None else use_mini_mask)
+        return _load_image_gt(dataset, config, image_id, augmentation, rng, augment, use_mini_mask)
     except SAMPLE_ERRORS:
         if on_error == "raise":
             raise
         return None
 
 
-def _load_image_gt(dataset, config, image_id, augmentation, rng, augment=False,
-                   use_mini_mask=True):
+def _load_image_gt(dataset, config, image_id, augmentation, rng, augment, use_mini_mask):
     image = dataset.load_image(image_id)
     masks, class_ids = dataset.load_mask(image_id)
     masks, class_ids = check_instances(dataset, config, image_id, image, masks, class_ids)
@@ -88,14 +85,14 @@ def _load_image_gt(dataset, config, image_id, augmentation, rng, augment=False,
         image, min_dim=config.IMAGE_MIN_DIM, max_dim=config.IMAGE_MAX_DIM,
         min_scale=config.IMAGE_MIN_SCALE, mode=config.IMAGE_RESIZE_MODE, rng=rng)
     masks = _resize_masks(masks, scale, padding, crop)
-    if augment and (rng if rng is not None else np.random.default_rng()).integers(0, 2):
+    if augment and (rng or np.random.default_rng()).integers(0, 2):  # Matterport's flip
         image, masks = np.fliplr(image).copy(), np.fliplr(masks).copy()
     if augmentation is not None:
         image, masks = _augment(augmentation, image, masks, rng)
     keep = masks.any(axis=(0, 1))
     masks, class_ids = masks[..., keep], class_ids[keep]
     boxes = extract_bboxes(masks)
-    if use_mini_mask:
+    if config.USE_MINI_MASK if use_mini_mask is None else use_mini_mask:
         masks = minimize_mask(boxes, masks, config.MINI_MASK_SHAPE)
     meta = compose_image_meta(image_id, original_shape, image.shape, window, scale,
                               _active_class_ids(dataset, config, image_id))
@@ -273,7 +270,7 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         dataset: a prepared `kseg.Dataset` with instance masks.
         config: a `MaskRCNNConfig`.
         shuffle: reshuffle the image order every epoch.
-        augmentation: passed to `load_image_gt`.
+        augmentation: passed to `load_image_gt`, not for sources in no_augmentation_sources.
         seed: base seed; None uses config.SEED, then a random one.
         steps_per_epoch: batches per epoch; default ceil(len(dataset) / BATCH_SIZE).
         cache: keep every image's `load_image_gt` output and anchor matching in memory
@@ -284,8 +281,6 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         on_error: "raise" (a bad sample raises `DataError` naming the image) or "skip"
             (it is replaced by another random image, counted in `skipped`, and a
             warning with the count and the first file names is given at each epoch end).
-        no_augmentation_sources: image sources (`image_info[id]["source"]`) that are
-            never augmented (Matterport's `train(no_augmentation_sources=...)`).
     """
 
     def __init__(self, dataset, config, shuffle=True, augmentation=None, seed=None,
@@ -385,9 +380,8 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         cached = self._cache.get(image_id)
         if cached is not None:
             return cached
-        augmentation = self.augmentation
-        if self.dataset.image_info[image_id]["source"] in self.no_augmentation_sources:
-            augmentation = None
+        source = self.dataset.image_info[image_id]["source"]
+        augmentation = None if source in self.no_augmentation_sources else self.augmentation
         sample = load_image_gt(self.dataset, self.config, image_id, augmentation, rng)
         if not self.cache:
             return sample, None

@@ -45,3 +45,29 @@ def split_dataset(dataset, val_fraction=0.2, seed=0):
     """(train, val) datasets from `split_ids(len(dataset), val_fraction, seed)`."""
     train_ids, val_ids = split_ids(len(dataset.image_info), val_fraction, seed)
     return subset_dataset(dataset, train_ids), subset_dataset(dataset, val_ids)
+
+
+def sequential_split(dataset, val_fraction=0.2):
+    """(train, val) with the LAST `val_fraction` of the images (sorted by path) in val.
+
+    For video frames (CamVid): neighbouring frames are near-duplicates, so a random
+    split would leak; a block at the end of the sequence does not.
+    """
+    order = sorted(dataset.image_ids, key=dataset.image_reference)
+    count = max(1, int(round(len(order) * val_fraction)))
+    return subset_dataset(dataset, sorted(order[:-count])), subset_dataset(dataset,
+                                                                           sorted(order[-count:]))
+
+
+def grouped_split(dataset, val_fraction=0.2, seed=0):
+    """(train, val) by `split_ids` over groups of images whose file stems share the prefix
+    before the first "_" (tiles of one photo stay together)."""
+    from pathlib import Path
+
+    groups = [Path(dataset.image_reference(i)).stem.split("_")[0] for i in dataset.image_ids]
+    names = sorted(set(groups))
+    _, val_groups = split_ids(len(names), val_fraction, seed)
+    val_names = {names[i] for i in val_groups}
+    val = [i for i, g in zip(dataset.image_ids, groups) if g in val_names]
+    train = [i for i, g in zip(dataset.image_ids, groups) if g not in val_names]
+    return subset_dataset(dataset, train), subset_dataset(dataset, val)

@@ -273,6 +273,7 @@ class PyramidROIAlign(keras.layers.Layer):
     """
 
     def __init__(self, pool_shape, image_shape=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # sampling coordinates in float32 (mixed precision)
         super().__init__(**kwargs)
         self.pool_shape = _pair(pool_shape)
         self.image_shape = None if image_shape is None else tuple(int(d) for d in image_shape)

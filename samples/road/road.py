@@ -10,7 +10,7 @@ Data:
   camvid: the SegNet CamVid layout (`val/`, `valannot/`, `val.txt`); class 3 (Road) is
       road, everything else background. The 101 frames are one drive, so the split is
       by time: the first 81 frames (sorted by name) train, the last 20 validate
-      (`kseg.cli.semantic.sequential_split`; a random split would put near-duplicate
+      (`kseg.data.sequential_split`; a random split would put near-duplicate
       neighbouring frames on both sides).
   kitti: the KITTI road layout (`training/image_2/*.png`, `training/gt_image_2/
       *_road_*.png`, road = magenta); 20% validation by `split_ids(n, 0.2, seed=0)`.
@@ -64,7 +64,7 @@ def augmentation(seed=0):
 
 def load_road_datasets(dataset=None, fmt="camvid", val_fraction=0.2, seed=0):
     """(train, val) kseg Datasets for a CamVid / KITTI folder, or generated scenes."""
-    from kseg.cli.semantic import sequential_split
+    from kseg.data import sequential_split
 
     if dataset is None:
         from kseg.data.synthetic import RoadScenesDataset
@@ -82,7 +82,7 @@ def load_road_datasets(dataset=None, fmt="camvid", val_fraction=0.2, seed=0):
 
 
 def parse_args(argv=None):
-    from kseg.cli.sample import sample_parser
+    from kseg.semantic.samples import sample_parser
 
     parser = sample_parser("FCN-8s road segmentation (kseg sample).",
                            "CamVid or KITTI road folder (default: generated scenes)",
@@ -92,7 +92,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from kseg.cli.sample import run_sample
+    from kseg.semantic.samples import run_sample
 
     args = parse_args(argv)
     train, val = None, None

@@ -8,7 +8,7 @@
 Data: `<dataset>/images/<name>.jpg` with `<dataset>/labels/<name>.png` (0 / 255 masks,
 255 = smoke), read with `load_mask_folder(..., mode="binary")`. FSS names are
 `<photo>_<i>_<j>`: tiles of one photo. The split keeps a photo's tiles together:
-`kseg.cli.semantic.grouped_split` draws 20% of the photo ids with
+`kseg.data.grouped_split` draws 20% of the photo ids with
 `split_ids(n_photos, 0.2, seed=0)` -> 492 training and 123 validation tiles.
 Without `--dataset`: 160 generated training and 40 validation scenes (seeds 0, 1).
 
@@ -65,7 +65,7 @@ def load_smoke_datasets(dataset=None, val_fraction=0.2, seed=0):
     """(train, val) kseg Datasets for an FSS-layout folder, or generated scenes."""
     from pathlib import Path
 
-    from kseg.cli.semantic import grouped_split
+    from kseg.data import grouped_split
 
     if dataset is None:
         from kseg.data.synthetic import SmokeScenesDataset
@@ -80,7 +80,7 @@ def load_smoke_datasets(dataset=None, val_fraction=0.2, seed=0):
 
 
 def parse_args(argv=None):
-    from kseg.cli.sample import sample_parser
+    from kseg.semantic.samples import sample_parser
 
     return sample_parser("U-Net smoke segmentation (kseg sample).",
                          "FSS-layout folder: images/ + labels/ (default: generated scenes)",
@@ -88,7 +88,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from kseg.cli.sample import run_sample
+    from kseg.semantic.samples import run_sample
 
     args = parse_args(argv)
     train, val = None, None

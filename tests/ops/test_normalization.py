@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kseg.models.mask_rcnn.layers import BatchNorm
+from kseg.models.normalization import BatchNorm
 from kseg.ops import batch_norm
 
 TF_ONLY = pytest.mark.skipif(keras.backend.backend() != "tensorflow",

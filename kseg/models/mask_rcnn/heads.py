@@ -11,7 +11,7 @@ Shape shorthand:
 import keras
 from keras import layers, ops
 
-from kseg.models.mask_rcnn.layers import BatchNorm, TimeDistributed
+from kseg.models.mask_rcnn.layers import BatchNorm, FoldRoisIntoBatch
 from kseg.ops import PyramidROIAlign, leading_rows, pad_rows
 
 
@@ -103,7 +103,7 @@ class CountRows(keras.layers.Layer):
 
 def _td(layer, name):
     dtype = "float32" if layer.dtype_policy.name == "float32" else None
-    return TimeDistributed(layer, name=name, dtype=dtype)
+    return FoldRoisIntoBatch(layer, name=name, dtype=dtype)
 
 
 def _roi_align(rois, feature_maps, image_meta, pool_size, name):

@@ -1,4 +1,4 @@
-"""kseg.optimizers: one factory; weight decay applied once, to what Matterport decays."""
+"""kseg.models.optimizers: one factory; weight decay applied once, to what Matterport decays."""
 
 import keras
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 from kseg.config import UNetConfig
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
-from kseg.optimizers import loss_weight_decay, make_optimizer
+from kseg.models.optimizers import loss_weight_decay, make_optimizer
 
 
 def _one_step(optimizer, lr):
@@ -45,9 +45,11 @@ def test_semantic_models_decay_in_the_optimizer():
 
 
 def test_kseg_train_and_mask_rcnn_share_the_factory():
-    import kseg.train
+    import kseg.semantic.train
 
-    assert kseg.train.make_optimizer is make_optimizer
+    config = UNetConfig(NUM_CLASSES=2, OPTIMIZER="adamw", WEIGHT_DECAY=0.1, LEARNING_RATE=0.5)
+    kernel, bias, gamma, beta = _one_step(kseg.semantic.train.make_optimizer(config), 0.5)
+    assert kernel == pytest.approx(1.9) and gamma == 2.0 and beta == 2.0
     config = MaskRCNNConfig(NUM_CLASSES=2)
     optimizer = make_optimizer(config, 0.01, 0.5, l2_in_loss=True)
     assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.clipnorm == 5.0

@@ -1,15 +1,14 @@
-"""Porting from Matterport: `kseg.utils` holds mrcnn.utils' names, load_image_gt takes
+"""Porting from Matterport: `kseg.models.mask_rcnn.utils` holds mrcnn.utils' names, load_image_gt takes
 Matterport's keywords, and train's no_augmentation_sources skips augmentation."""
 
 import numpy as np
-import pytest
 
-import kseg.utils as utils
 from kseg.data import ShapesDataset
 from kseg.data.dataset import Dataset
 from kseg.data.maskrcnn_pipeline import MaskRCNNSequence, load_image_gt
 from kseg.data.molding import resize_image
 from kseg.evaluate.matching import compute_ap
+from kseg.models.mask_rcnn import utils
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
 
 MATTERPORT_UTILS = ["compute_ap", "compute_overlaps_masks", "extract_bboxes", "resize_image",
@@ -28,9 +27,7 @@ def test_matterport_utils_names_are_the_kseg_functions():
     for name in MATTERPORT_UTILS:
         assert callable(getattr(utils, name)), name
     assert utils.resize_image is resize_image and utils.compute_ap is compute_ap
-    assert utils.Dataset is Dataset and set(MATTERPORT_UTILS) <= set(dir(utils))
-    with pytest.raises(AttributeError, match="no attribute 'batch_slice'"):
-        utils.batch_slice  # noqa: B018
+    assert utils.Dataset is Dataset and set(MATTERPORT_UTILS) <= set(utils.__all__)
 
 
 def test_download_trained_weights_copies_the_verified_file(tmp_path, monkeypatch):
