@@ -89,9 +89,8 @@ def _load_image_gt(dataset, config, image_id, augmentation, rng, augment, use_mi
         image, masks = np.fliplr(image).copy(), np.fliplr(masks).copy()
     if augmentation is not None:
         image, masks = _augment(augmentation, image, masks, rng)
-    keep = masks.any(axis=(0, 1))
-    masks, class_ids = masks[..., keep], class_ids[keep]
-    boxes = extract_bboxes(masks)
+    keep = masks.any(axis=(0, 1))  # instances that survived resizing and augmentation
+    masks, class_ids, boxes = masks[..., keep], class_ids[keep], extract_bboxes(masks[..., keep])
     if config.USE_MINI_MASK if use_mini_mask is None else use_mini_mask:
         masks = minimize_mask(boxes, masks, config.MINI_MASK_SHAPE)
     meta = compose_image_meta(image_id, original_shape, image.shape, window, scale,
