@@ -23,18 +23,16 @@ def test_mask_loss_of_float16_probabilities_is_finite():
 
 
 def test_training_step_under_mixed_float16_is_finite(tmp_path):
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        model = MaskRCNN("training", TinyConfig(), tmp_path)
-        km = model.keras_model
-        for name in ("mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox",
-                     "mrcnn_mask", "rpn_class_logits", "rpn_bbox"):
-            assert km.get_layer(name).compute_dtype == "float32", name
-        assert km.get_layer("mrcnn_mask_conv1").compute_dtype == "float16"
-        batch, _ = build_batch(ShapesDataset(2, 64, 64, seed=3), TinyConfig(), [0, 1],
-                               rng=np.random.default_rng(0))
-        model.compile(1e-3)
-        logs = km.train_on_batch(batch, return_dict=True)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    config = TinyConfig(MIXED_PRECISION="mixed_float16")
+    model = MaskRCNN("training", config, tmp_path)
+    km = model.keras_model
+    for name in ("mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox",
+                 "mrcnn_mask", "rpn_class_logits", "rpn_bbox"):
+        assert km.get_layer(name).compute_dtype == "float32", name
+    assert km.get_layer("mrcnn_mask_conv1").compute_dtype == "float16"
+    batch, _ = build_batch(ShapesDataset(2, 64, 64, seed=3), config, [0, 1],
+                           rng=np.random.default_rng(0))
+    model.compile(1e-3)
+    logs = km.train_on_batch(batch, return_dict=True)
     assert all(np.isfinite(logs[k]) for k in LOSS_NAMES), logs
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after building
