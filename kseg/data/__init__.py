@@ -14,7 +14,16 @@ from kseg.data.folder import SemanticFolderDataset, instances_from_class_map, lo
 from kseg.data.image_io import ImageReadError, read_image, read_label
 from kseg.data.kitti import KittiRoadDataset, load_kitti_road
 from kseg.data.shapes import ShapesDataset
-from kseg.data.splits import split_dataset, split_ids, subset_dataset
+from kseg.data.splits import (
+    describe_split,
+    file_prefix,
+    group_split,
+    image_groups,
+    split_dataset,
+    split_groups,
+    split_ids,
+    subset_dataset,
+)
 from kseg.data.synthetic import RoadScenesDataset, SmokeScenesDataset
 from kseg.data.via import ViaDataset, load_via
 
@@ -23,6 +32,8 @@ _LAZY = {
     "SemanticSequence": ("kseg.data.semantic_pipeline", "SemanticSequence"),
     "load_semantic_sample": ("kseg.data.semantic_pipeline", "load_semantic_sample"),
     "make_semantic_tf_dataset": ("kseg.data.semantic_pipeline", "make_tf_dataset"),
+    "scene_augmentation": ("kseg.data.scene_augmentation", "scene_augmentation"),
+    "RandomHaze": ("kseg.data.scene_augmentation", "RandomHaze"),
 }
 
 __all__ = ["CAMVID_CLASSES", "CamVidDataset", "CocoDataset", "DataError", "Dataset",
@@ -30,7 +41,9 @@ __all__ = ["CAMVID_CLASSES", "CamVidDataset", "CocoDataset", "DataError", "Datas
            "ShapesDataset", "SmokeScenesDataset", "ViaDataset", "apply_augmentation",
            "default_augmentation", "instances_from_class_map", "load_camvid", "load_coco",
            "load_kitti_road", "load_mask_folder", "load_via", "read_image", "read_label",
-           "split_dataset", "split_ids", "subset_dataset", *_LAZY]
+           "split_dataset", "split_ids", "subset_dataset", "describe_split", "file_prefix",
+           "group_split", "image_groups", "split_groups", "scene_augmentation", "RandomHaze",
+           *_LAZY]
 
 
 def __getattr__(name):

@@ -53,6 +53,7 @@ class RoadConfig(FCNConfig):
 
 
 DEFAULT_EPOCHS = 25
+VAL_DRIVES = ("0006R0",)  # CamVid drive held out for validation (never trained on)
 
 
 def augmentation(seed=0):
@@ -62,9 +63,10 @@ def augmentation(seed=0):
     return keras.layers.RandomFlip("horizontal", seed=seed)
 
 
-def load_road_datasets(dataset=None, fmt="camvid", val_fraction=0.2, seed=0):
+def load_road_datasets(dataset=None, fmt="camvid", val_fraction=0.2, seed=0,
+                       val_groups=VAL_DRIVES):
     """(train, val) kseg Datasets for a CamVid / KITTI folder, or generated scenes."""
-    from kseg.cli.semantic import sequential_split
+    from kseg.data.splits import group_split
 
     if dataset is None:
         from kseg.data.synthetic import RoadScenesDataset
@@ -76,9 +78,10 @@ def load_road_datasets(dataset=None, fmt="camvid", val_fraction=0.2, seed=0):
         from kseg.data.splits import split_dataset
 
         return split_dataset(load_kitti_road(dataset), val_fraction, seed)
-    from kseg.data.camvid import load_camvid
+    from kseg.data.camvid import camvid_splits, load_camvid
 
-    return sequential_split(load_camvid(dataset), val_fraction)
+    return group_split(load_camvid(dataset, camvid_splits(dataset)), val_fraction, seed,
+                       val_groups=val_groups)
 
 
 def parse_args(argv=None):
