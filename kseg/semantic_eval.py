@@ -172,6 +172,30 @@ def mean_mask_prior(train_dataset, val_dataset, ignore_index=None, grid=(128, 12
     return {key: summarize(m, names) for key, m in matrices.items()}
 
 
+def trivial_priors(train_dataset, val_dataset, ignore_index=None, grid=(128, 128)):
+    """`mean_mask_prior`'s two predictors plus "all_background" (class 0 everywhere), on
+    `val_dataset`: {"all_background", "all_foreground", "mean_mask": results}."""
+    priors = mean_mask_prior(train_dataset, val_dataset, ignore_index, grid)
+    counts = np.asarray(priors["all_foreground"]["confusion_matrix"]).sum(axis=1)
+    matrix = np.zeros((len(counts), len(counts)), np.int64)
+    matrix[:, 0] = counts  # every ground-truth pixel predicted as class 0
+    return {"all_background": summarize(matrix, priors["all_foreground"]["class_names"]),
+            "all_foreground": priors["all_foreground"], "mean_mask": priors["mean_mask"]}
+
+
+def comparison_table(named_results):
+    """One line per predictor ({name: results}): foreground IoU (class 1), mean IoU, pixel
+    accuracy; e.g. the model beside `trivial_priors` on the same images."""
+    rows = []
+    for name, results in named_results.items():
+        foreground = results["class_names"][1] if len(results["class_names"]) > 1 else None
+        iou = results["iou"][foreground] if foreground else float("nan")
+        rows.append([name, iou, results["mean_iou"], results["pixel_accuracy"]])
+    first = next(iter(named_results.values()))
+    label = f"{first['class_names'][1]} IoU" if len(first["class_names"]) > 1 else "IoU"
+    return format_table(rows, ["predictor", label, "mean IoU", "pixel acc."])
+
+
 def results_table(results):
     """Per-class IoU / Dice table plus the means, as text."""
     rows = [[name, results["iou"][name], results["dice"][name]]
@@ -180,5 +204,5 @@ def results_table(results):
     text = format_table(rows, ["class", "IoU", "Dice"])
     text += f"\npixel accuracy {results['pixel_accuracy']:.4f}"
     if "maxf" in results:
-        text += f"\nKITTI MaxF {results['maxf']:.4f}  AP {results['ap']:.4f}"
+        text += f"\nbest-threshold F (MaxF) {results['maxf']:.4f}  AP {results['ap']:.4f}"
     return text

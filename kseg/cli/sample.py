@@ -7,7 +7,9 @@
 
 A sample supplies its Config class, a `(train, val)` loader and its augmentation;
 `sample_parser` builds the arguments (a sample may add its own, e.g. `--format`), and
-`run_sample` carries out the command.
+`run_sample` carries out the command. It prints which groups (drives, source photos) went
+to training and validation, and scores the model beside the trivial priors (all
+background, all foreground, the mean training mask) on the same validation images.
 """
 
 import argparse
@@ -30,6 +32,11 @@ def sample_parser(description, dataset_help, default_epochs):
                         help="predict: folder of images (any size, .jpg/.png/...)")
     parser.add_argument("--out", default=None,
                         help="evaluate: JSON results file; predict: folder for the PNGs")
+    parser.add_argument("--val-groups", default=None,
+                        help="comma-separated validation groups (file-name prefix before "
+                             "the first '_': a drive, a source photo); default: the sample's")
+    parser.add_argument("--tta-flip", action="store_true",
+                        help="evaluate with test-time horizontal flips (2x inference)")
     return parser
 
 
@@ -44,15 +51,16 @@ def sample_config(config_class, args):
 
 
 def print_priors(train, val):
-    """Print the trivial predictors' scores on `val` (see `kseg.train.mean_mask_prior`);
+    """Print the trivial predictors' scores on `val` (see `kseg.semantic_eval.trivial_priors`:
+    all background, all foreground, mean training mask) and their comparison table;
     returns {"mean_mask": results, "all_foreground": results}."""
-    from kseg.semantic_eval import results_table
-    from kseg.train import mean_mask_prior
+    from kseg.semantic_eval import comparison_table, results_table, trivial_priors
 
-    priors = mean_mask_prior(train, val)
+    priors = trivial_priors(train, val)
     for key, results in priors.items():
         print(f"\n{key}:\n{results_table(results)}")
-    return priors
+    print(f"\n{comparison_table(priors)}")
+    return {key: priors[key] for key in ("mean_mask", "all_foreground")}
 
 
 def run_sample(args, config_class, train, val, augmentation):
@@ -71,16 +79,20 @@ def run_sample(args, config_class, train, val, augmentation):
             raise SystemExit("predict needs --images DIR and --out DIR")
         checkpoint, config = _trained(args, config_class)
         return cli.predict_command(config, checkpoint, args.images, args.out)
+    from kseg.data.splits import describe_split
+
     print(f"{len(train.image_ids)} training and {len(val.image_ids)} validation images")
+    if getattr(train, "groups", None):
+        print(describe_split(train, val))
     if args.command == "prior":
         return print_priors(train, val)
     if args.command == "train":
         config = sample_config(config_class, args)
         weights = None if args.weights in (None, "none") else args.weights
         return cli.train_command(config, train, val, args.epochs, args.logs, weights,
-                                 augmentation=augmentation)
+                                 augmentation=augmentation, flip=args.tta_flip)
     checkpoint, config = _trained(args, config_class)
-    return cli.evaluate_command(config, val, checkpoint, args.out)
+    return cli.evaluate_command(config, val, checkpoint, args.out, train, args.tta_flip)
 
 
 def _trained(args, config_class):

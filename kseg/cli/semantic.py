@@ -8,11 +8,15 @@
 (`args.model` is "fcn" or "unet"). Training writes `config.json` beside its
 checkpoints; evaluate / predict rebuild the model from it.
 
-Datasets (`--format`, detected when omitted): "camvid" (SegNet layout; road vs rest,
-validation = the last 20% of the frames, see `sequential_split`), "kitti" (KITTI road
-`training/`), "folder" (`<path>/images` + `<path>/labels` or `masks`, paired by file
-stem; images whose stems share the prefix before "_" stay on one side of the split),
-or `--dataset synthetic` (generated road scenes for fcn, smoke scenes for unet).
+Datasets (`--format`, detected when omitted): "camvid" (SegNet layout, its train and
+val splits together; road vs rest), "kitti" (KITTI road `training/`, 20% at random),
+"folder" (`<path>/images` + `<path>/labels`, `masks` or `annotations`, or `--masks DIR`;
+paired by file stem), or `--dataset synthetic` (generated road scenes for fcn, smoke
+scenes for unet). CamVid and folder data are split by group (`kseg.data.group_split`):
+the file-name prefix before the first "_" (a CamVid drive, a photo's tiles), never a
+group on both sides; `--val-groups` names the validation groups, else `--val-fraction`
+of the groups are drawn with `--seed`. The split is printed. `evaluate` (and the end of
+`train`) prints the trivial priors on the same validation images beside the model.
 """
 
 import time
@@ -53,8 +57,16 @@ def _data_arguments(parser):
                         help="folder format: comma-separated class names without BG")
     parser.add_argument("--mask-mode", choices=("binary", "index"), default="binary",
                         help="folder format: masks are 0/255 (binary) or class indices")
-    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--masks", default=None,
+                        help="folder format: mask folder (default: <dataset>/labels, masks "
+                             "or annotations)")
+    parser.add_argument("--val-fraction", type=float, default=0.2,
+                        help="fraction of the groups (drives / photos) for validation")
+    parser.add_argument("--val-groups", default=None,
+                        help="comma-separated validation groups (e.g. a CamVid drive 0006R0)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tta-flip", action="store_true",
+                        help="evaluate with test-time horizontal flips (2x inference)")
 
 
 def _train_arguments(parser):
@@ -92,8 +104,8 @@ def detect_format(path):
 def sequential_split(dataset, val_fraction=0.2):
     """(train, val) with the LAST `val_fraction` of the images (sorted by path) in val.
 
-    For video frames (CamVid): neighbouring frames are near-duplicates, so a random
-    split would leak; a block at the end of the sequence does not.
+    Kept for code that used it; frames of one video are near-duplicates even a block
+    apart, so prefer `kseg.data.group_split` (by drive) for honest validation.
     """
     from kseg.data.splits import subset_dataset
 
@@ -104,17 +116,17 @@ def sequential_split(dataset, val_fraction=0.2):
 
 
 def grouped_split(dataset, val_fraction=0.2, seed=0):
-    """(train, val) by `split_ids` over groups of images whose file stems share the prefix
-    before the first "_" (tiles of one photo stay together)."""
-    from kseg.data.splits import split_ids, subset_dataset
+    """(train, val) by groups of images whose file stems share the prefix before the first
+    "_" (tiles of one photo stay together): `kseg.data.group_split`."""
+    from kseg.data.splits import group_split
 
-    groups = [Path(dataset.image_reference(i)).stem.split("_")[0] for i in dataset.image_ids]
-    names = sorted(set(groups))
-    _, val_groups = split_ids(len(names), val_fraction, seed)
-    val_names = {names[i] for i in val_groups}
-    val = [i for i, g in zip(dataset.image_ids, groups) if g in val_names]
-    train = [i for i, g in zip(dataset.image_ids, groups) if g not in val_names]
-    return subset_dataset(dataset, train), subset_dataset(dataset, val)
+    return group_split(dataset, val_fraction, seed)
+
+
+def parse_groups(text):
+    """"a,b" -> ["a", "b"]; None / "" -> None."""
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    return names or None
 
 
 def load_semantic_data(args, model="fcn"):
@@ -124,25 +136,51 @@ def load_semantic_data(args, model="fcn"):
 
         kind = RoadScenesDataset if model == "fcn" else SmokeScenesDataset
         return kind(160, 128, 128, seed=args.seed), kind(40, 128, 128, seed=args.seed + 1)
-    fmt = args.format or detect_format(args.dataset)
-    if fmt == "camvid":
-        from kseg.data.camvid import load_camvid
+    from kseg.data.splits import describe_split, group_split
 
-        return sequential_split(load_camvid(args.dataset), args.val_fraction)
+    fmt = args.format or detect_format(args.dataset)
     if fmt == "kitti":
         from kseg.data.kitti import load_kitti_road
         from kseg.data.splits import split_dataset
 
         return split_dataset(load_kitti_road(args.dataset), args.val_fraction, args.seed)
-    return grouped_split(_load_folder(args), args.val_fraction, args.seed)
+    if fmt == "camvid":
+        from kseg.data.camvid import camvid_splits, load_camvid
+
+        dataset = load_camvid(args.dataset, camvid_splits(args.dataset))
+    else:
+        dataset = _load_folder(args)
+    train, val = group_split(dataset, args.val_fraction, args.seed,
+                             val_groups=parse_groups(getattr(args, "val_groups", None)))
+    print(describe_split(train, val))
+    return train, val
+
+
+MASK_FOLDERS = ("labels", "masks", "annotations")
+
+
+def find_mask_folder(root, masks=None):
+    """The mask folder: `masks` when given, else the first of `MASK_FOLDERS` under `root`.
+
+    Raises `DataError` naming the folders tried when none exists.
+    """
+    from kseg.data.dataset import DataError
+
+    root = Path(root)
+    tried = [Path(masks)] if masks else [root / name for name in MASK_FOLDERS]
+    found = next((path for path in tried if path.is_dir()), None)
+    if found is None:
+        raise DataError(f"no mask folder found; tried {', '.join(str(p) for p in tried)}. "
+                        f"Expected <dataset>/images with masks in one of "
+                        f"{', '.join(MASK_FOLDERS)}, or pass --masks DIR.")
+    return found
 
 
 def _load_folder(args):
     from kseg.data.folder import load_mask_folder
 
     root = Path(args.dataset)
-    masks = next((root / d for d in ("labels", "masks", "annotations") if (root / d).is_dir()),
-                 root / "labels")
+    masks = find_mask_folder(root, getattr(args, "masks", None))
     names = args.classes.split(",") if args.classes else None
     return load_mask_folder(root / "images", masks, class_names=names, mode=args.mask_mode)
 
@@ -197,12 +235,12 @@ def build_model(config):
 
 # === Commands ===
 def train_command(config, train, val, epochs, logs="logs", weights=None,
-                  augmentation="default", verbose=2):
+                  augmentation="default", verbose=2, flip=False):
     """Train (resuming from `weights` "last" / a path), then evaluate on `val` at original
-    size and print the table. `augmentation`: "default" (`default_augmentation("semantic")`),
-    None, or anything `apply_augmentation` takes. Returns (history, results)."""
+    size and print the table beside the trivial priors (`report`). `augmentation`:
+    "default" (`default_augmentation("semantic")`), None, or anything
+    `apply_augmentation` takes; `flip`: test-time flips. Returns (history, results)."""
     from kseg.data.augment import default_augmentation
-    from kseg.semantic_eval import results_table
     from kseg.train import InMemoryDataset, evaluate_semantic, train_semantic
 
     model = build_model(config)
@@ -213,8 +251,8 @@ def train_command(config, train, val, epochs, logs="logs", weights=None,
                              model_dir=logs, augmentation=augmentation, weights=weights,
                              verbose=verbose)
     print(f"trained in {time.time() - start:.0f} s; checkpoints in {history.log_dir}")
-    results = evaluate_semantic(model, val, config)
-    print(results_table(results))
+    results = evaluate_semantic(model, val, config, flip=flip)
+    report(results, config, train, val, flip)
     if val is not None and len(val.image_ids):
         path = write_overview(model, config, val, Path(history.log_dir) / "val_overview.png")
         print(f"wrote {path} (image / ground truth / prediction)")
@@ -237,17 +275,36 @@ def write_overview(model, config, dataset, path, count=4, candidates=40):
     return save_semantic_comparison_png(path, rows, names)
 
 
-def evaluate_command(config, val, checkpoint, out=None):
-    """Evaluate `checkpoint` on `val` at original size; print the table, write JSON `out`."""
+def report(results, config, train, val, flip=False):
+    """Print the model's table and, when `train` is given, the model beside the trivial
+    priors on `val` (`trivial_priors`); adds them to `results["priors"]`."""
+    from kseg.semantic_eval import comparison_table, results_table, trivial_priors
+
+    print(results_table(results))
+    if train is None or val is None or not len(val.image_ids):
+        return results
+    priors = trivial_priors(train, val, config.IGNORE_INDEX)
+    names = {"all_background": "all background", "all_foreground": "all foreground",
+             "mean_mask": "mean training mask"}
+    rows = {"model" + (" (test-time flip)" if flip else ""): results,
+            **{names[key]: value for key, value in priors.items()}}
+    print(f"\non the {len(val.image_ids)} validation images:\n{comparison_table(rows)}")
+    results["priors"] = {key: {k: value[k] for k in ("iou", "mean_iou", "pixel_accuracy")}
+                         for key, value in priors.items()}
+    return results
+
+
+def evaluate_command(config, val, checkpoint, out=None, train=None, flip=False):
+    """Evaluate `checkpoint` on `val` at original size (`flip`: test-time flips); print the
+    table beside the trivial priors when `train` is given; write JSON `out`."""
     from kseg.evaluate.semantic import write_json
-    from kseg.semantic_eval import results_table
     from kseg.train import evaluate_semantic
 
     model = build_model(config)
     model.load_weights(checkpoint)
-    results = evaluate_semantic(model, val, config)
+    results = evaluate_semantic(model, val, config, flip=flip)
     results["weights"] = str(checkpoint)
-    print(results_table(results))
+    report(results, config, train, val, flip)
     if out:
         write_json(results, out)
         print(f"wrote {out}")
@@ -293,8 +350,8 @@ def run(command, args):
         raise FileNotFoundError(f"no config.json beside {checkpoint}; evaluate / predict need "
                                 f"the config saved by `kseg train`.")
     if command == "evaluate":
-        _, val = load_semantic_data(args, args.model)
-        evaluate_command(config, val, checkpoint, args.out)
+        train, val = load_semantic_data(args, args.model)
+        evaluate_command(config, val, checkpoint, args.out, train, args.tta_flip)
     elif command == "predict":
         if not args.out:
             from kseg.cli import CLIError
@@ -318,4 +375,5 @@ def _run_train(args):
     config.VALIDATION_STEPS = max(1, len(val.image_ids) // config.BATCH_SIZE)
     return train_command(config, train, val, args.epochs, args.logs,
                          args.weights if resume else None,
-                         augmentation=None if args.no_augment else "default")
+                         augmentation=None if args.no_augment else "default",
+                         flip=args.tta_flip)

@@ -100,7 +100,10 @@ def main(argv=None):
     args = parse_args(argv)
     train, val = None, None
     if args.command != "predict":
-        train, val = load_road_datasets(args.dataset, args.format)
+        from kseg.cli.semantic import parse_groups
+
+        train, val = load_road_datasets(args.dataset, args.format,
+                                        val_groups=parse_groups(args.val_groups) or VAL_DRIVES)
     return run_sample(args, RoadConfig, train, val, augmentation(RoadConfig.SEED))
 
 

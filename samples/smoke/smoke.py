@@ -61,11 +61,12 @@ def augmentation(seed=0):
     return keras.layers.RandomFlip("horizontal", seed=seed)
 
 
-def load_smoke_datasets(dataset=None, val_fraction=0.2, seed=0):
-    """(train, val) kseg Datasets for an FSS-layout folder, or generated scenes."""
+def load_smoke_datasets(dataset=None, val_fraction=0.2, seed=0, val_groups=None):
+    """(train, val) kseg Datasets for an FSS-layout folder, or generated scenes; the split
+    keeps a source photo's tiles on one side (`group_split`, `val_groups`: photo ids)."""
     from pathlib import Path
 
-    from kseg.cli.semantic import grouped_split
+    from kseg.data.splits import group_split
 
     if dataset is None:
         from kseg.data.synthetic import SmokeScenesDataset
@@ -76,7 +77,7 @@ def load_smoke_datasets(dataset=None, val_fraction=0.2, seed=0):
 
     root = Path(dataset)
     folder = load_mask_folder(root / "images", root / "labels", class_names=["smoke"])
-    return grouped_split(folder, val_fraction, seed)
+    return group_split(folder, val_fraction, seed, val_groups=val_groups)
 
 
 def parse_args(argv=None):
@@ -93,7 +94,9 @@ def main(argv=None):
     args = parse_args(argv)
     train, val = None, None
     if args.command != "predict":
-        train, val = load_smoke_datasets(args.dataset)
+        from kseg.cli.semantic import parse_groups
+
+        train, val = load_smoke_datasets(args.dataset, val_groups=parse_groups(args.val_groups))
     return run_sample(args, SmokeConfig, train, val, augmentation(SmokeConfig.SEED))
 
 

@@ -38,7 +38,9 @@ def test_prior_train_evaluate(tmp_path, capsys):
 
     priors = run_sample(parser.parse_args(["prior"]), TinySmoke, train, val, None)
     assert set(priors) == {"mean_mask", "all_foreground"}
-    assert "4 training and 2 validation images" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "4 training and 2 validation images" in out
+    assert "all_background" in out and "mean_mask" in out  # the three trivial predictors
 
     args = parser.parse_args(["train", "--steps", "1", "--logs", str(tmp_path)])
     history, trained = run_sample(args, TinySmoke, train, val, None)
@@ -48,8 +50,14 @@ def test_prior_train_evaluate(tmp_path, capsys):
 
     out = tmp_path / "val.json"
     args = parser.parse_args(["evaluate", "--logs", str(tmp_path), "--out", str(out)])
+    capsys.readouterr()
     evaluated = run_sample(args, TinySmoke, train, val, None)
     assert evaluated["mean_iou"] == pytest.approx(trained["mean_iou"])
+    table = capsys.readouterr().out.split("on the 2 validation images:")[1]
+    assert [line.split()[0] for line in table.strip().splitlines()[2:6]] == \
+        ["model", "all", "all", "mean"]
+    smoke = np.mean([val.load_semantic_mask(i) > 0 for i in val.image_ids])
+    assert evaluated["priors"]["all_background"]["pixel_accuracy"] == pytest.approx(1 - smoke)
     assert out.exists() and evaluated["weights"].endswith("kseg_tiny_smoke_0001.weights.h5")
 
 
