@@ -32,8 +32,8 @@ _LAZY = {
     "SemanticSequence": ("kseg.data.semantic_pipeline", "SemanticSequence"),
     "load_semantic_sample": ("kseg.data.semantic_pipeline", "load_semantic_sample"),
     "make_semantic_tf_dataset": ("kseg.data.semantic_pipeline", "make_tf_dataset"),
-    "scene_augmentation": ("kseg.data.scene_augmentation", "scene_augmentation"),
-    "RandomHaze": ("kseg.data.scene_augmentation", "RandomHaze"),
+    "scene_augmentation": ("kseg.data.scene_augment", "scene_augmentation"),
+    "RandomHaze": ("kseg.data.scene_augment", "RandomHaze"),
 }
 
 __all__ = ["CAMVID_CLASSES", "CamVidDataset", "CocoDataset", "DataError", "Dataset",
