@@ -37,12 +37,22 @@ def sample_parser(description, dataset_help, default_epochs):
                              "the first '_': a drive, a source photo); default: the sample's")
     parser.add_argument("--tta-flip", action="store_true",
                         help="evaluate with test-time horizontal flips (2x inference)")
+    parser.add_argument("--encoder-weights", default=None,
+                        help="train: 'imagenet' (Keras' cached file, never downloaded) or a "
+                             "path: a full-width pretrained encoder (U-Net: VGG16)")
     return parser
 
 
 def sample_config(config_class, args):
-    """`config_class()` with the `--steps` / `--image-size` overrides of `args`."""
+    """`config_class()` with the `--steps` / `--image-size` / `--encoder-weights` overrides
+    of `args` (pretrained weights need the full-width encoder; a plain U-Net gets VGG16)."""
+    from kseg.config import UNetConfig
+
     overrides = {}
+    if getattr(args, "encoder_weights", None):
+        overrides.update(ENCODER_WEIGHTS=args.encoder_weights, ENCODER_WIDTH=1.0)
+        if issubclass(config_class, UNetConfig) and not config_class.BACKBONE:
+            overrides["BACKBONE"] = "vgg16"
     if args.steps:
         overrides["STEPS_PER_EPOCH"] = args.steps
     if args.image_size:

@@ -32,6 +32,20 @@ def test_parser_defaults_and_overrides():
         parser.parse_args(["fit"])
 
 
+def test_encoder_weights_option(tmp_path, monkeypatch):
+    parser = sample_parser("test", "a folder", default_epochs=1)
+    config = sample_config(TinySmoke, parser.parse_args(["train", "--encoder-weights",
+                                                         "imagenet"]))
+    assert (config.ENCODER_WEIGHTS, config.ENCODER_WIDTH, config.BACKBONE) == \
+        ("imagenet", 1.0, "vgg16")
+    assert sample_config(TinySmoke, parser.parse_args(["train"])).ENCODER_WEIGHTS is None
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    from kseg.cli.semantic import build_model
+
+    with pytest.raises(FileNotFoundError, match="vgg16_weights_tf_dim_ordering"):
+        build_model(config)
+
+
 def test_prior_train_evaluate(tmp_path, capsys):
     train, val = SmokeScenesDataset(4, 64, 64, seed=0), SmokeScenesDataset(2, 64, 64, seed=1)
     parser = sample_parser("test", "a folder", default_epochs=1)
