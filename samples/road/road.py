@@ -7,11 +7,13 @@
     python samples/road/road.py prior --dataset ../shared/data/road_camvid/CamVid  # baselines
 
 Data:
-  camvid: the SegNet CamVid layout (`val/`, `valannot/`, `val.txt`); class 3 (Road) is
-      road, everything else background. The 101 frames are one drive, so the split is
-      by time: the first 81 frames (sorted by name) train, the last 20 validate
-      (`kseg.cli.semantic.sequential_split`; a random split would put near-duplicate
-      neighbouring frames on both sides).
+  camvid: the SegNet CamVid layout (`train/`, `trainannot/`, `train.txt`, and `val/` ...
+      when present: `camvid_splits`); class 3 (Road) is road, everything else
+      background. Consecutive frames of a drive are near-duplicates, so the split is by
+      drive (the file-name prefix, `kseg.data.group_split`): every frame of the drive
+      0006R0 (`VAL_DRIVES`, 101 frames) validates, every frame of the other drives
+      (0001TP and 0016E5 from CamVid train and val: 367 frames) trains.
+      `--val-groups 0001TP` holds out another drive.
   kitti: the KITTI road layout (`training/image_2/*.png`, `training/gt_image_2/
       *_road_*.png`, road = magenta); 20% validation by `split_ids(n, 0.2, seed=0)`.
   none: 160 generated training and 40 validation scenes (seeds 0 and 1).

@@ -7,9 +7,10 @@
 
 Data: `<dataset>/images/<name>.jpg` with `<dataset>/labels/<name>.png` (0 / 255 masks,
 255 = smoke), read with `load_mask_folder(..., mode="binary")`. FSS names are
-`<photo>_<i>_<j>`: tiles of one photo. The split keeps a photo's tiles together:
-`kseg.cli.semantic.grouped_split` draws 20% of the photo ids with
-`split_ids(n_photos, 0.2, seed=0)` -> 492 training and 123 validation tiles.
+`<photo>_<i>_<j>`: tiles of one source photo. The split keeps a photo's tiles together:
+`kseg.data.group_split` draws 20% of the 475 source ids (the prefix before the first
+"_") with `split_ids(475, 0.2, seed=0)` -> 492 training and 123 validation tiles, no
+source on both sides (`--val-groups` names the validation sources instead).
 Without `--dataset`: 160 generated training and 40 validation scenes (seeds 0, 1).
 
 The defaults (SmokeConfig, `DEFAULT_EPOCHS`) train a narrow U-Net (8 base filters,

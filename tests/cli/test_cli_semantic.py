@@ -107,3 +107,20 @@ def test_missing_checkpoint_is_explained(tmp_path, capsys):
         semantic.run("evaluate", _args("evaluate", "unet", ["--logs", str(tmp_path)]))
     assert kseg_main(["evaluate", "unet", "--logs", str(tmp_path)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_camvid_trains_on_train_and_val_and_validates_on_a_drive(tmp_path, capsys):
+    labels = np.full((4, 6), 3, np.uint8)
+    for split, names in (("train", ["0001TP_1", "0001TP_2", "0016E5_1"]), ("val", ["0016E5_9"])):
+        (tmp_path / split).mkdir()
+        (tmp_path / f"{split}annot").mkdir()
+        for name in names:
+            Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(tmp_path / split / f"{name}.png")
+            Image.fromarray(labels).save(tmp_path / f"{split}annot" / f"{name}.png")
+    train, val = semantic.load_semantic_data(_args(
+        "train", "fcn", ["--dataset", str(tmp_path), "--val-groups", "0001TP"]), "fcn")
+    assert val.groups == {"0001TP": 2} and train.groups == {"0016E5": 2}
+    assert "val: 2 images, 1 groups: 0001TP (2)" in capsys.readouterr().out
+    train, val = semantic.load_semantic_data(_args(
+        "train", "fcn", ["--dataset", str(tmp_path), "--val-fraction", "0.5"]), "fcn")
+    assert len(val.groups) == 1 and not set(val.groups) & set(train.groups)
