@@ -21,6 +21,7 @@ from kseg.ops.roi_align import (
     roi_align,
     roi_level,
 )
+from kseg.ops.rows import leading_rows, pad_rows
 
 __all__ = [
     "PyramidROIAlign",
@@ -31,8 +32,10 @@ __all__ = [
     "decode_box_deltas",
     "denormalize_boxes",
     "encode_box_deltas",
+    "leading_rows",
     "non_max_suppression",
     "normalize_boxes",
+    "pad_rows",
     "roi_align",
     "roi_level",
 ]

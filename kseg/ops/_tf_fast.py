@@ -144,3 +144,32 @@ def roi_align(feature_maps, boxes, levels, pool_size):
     pooled = tf.scatter_nd(tf.concat(where, 0), tf.concat(crops, 0), out_shape)
     pooled.set_shape([*boxes.shape[:2], *pool_size, channels])
     return tf.cast(pooled, feature_maps[0].dtype)
+
+
+def leading_rows(x, count):
+    """``x[:, :max(count)]`` (at least one row): a dynamic row count.
+
+    Args:
+        x: ``[batch, N, ...]``.
+        count: ``[batch]`` int, rows in use per image (the used rows come first).
+
+    Returns:
+        ``[batch, n, ...]`` with ``1 <= n <= N`` known only at run time.
+    """
+    import tensorflow as tf
+
+    total = tf.shape(x)[1]
+    n = tf.clip_by_value(tf.reduce_max(tf.cast(count, tf.int32)), 1, total)
+    return x[:, :n]
+
+
+def pad_rows(x, total):
+    """Zero-pads axis 1 of ``x`` ``[batch, n, ...]`` to the static ``total`` rows."""
+    import tensorflow as tf
+
+    pad = total - tf.shape(x)[1]
+    paddings = tf.concat([[[0, 0], [0, pad]],
+                          tf.zeros([len(x.shape) - 2, 2], tf.int32)], axis=0)
+    out = tf.pad(x, paddings)
+    out.set_shape([x.shape[0], total, *x.shape[2:]])
+    return out

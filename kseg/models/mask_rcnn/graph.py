@@ -15,7 +15,7 @@ from keras import layers, ops
 from kseg.models.mask_rcnn.backbones import build_backbone
 from kseg.models.mask_rcnn.detection import DetectionLayer
 from kseg.models.mask_rcnn.fpn import fpn_graph
-from kseg.models.mask_rcnn.heads import fpn_classifier_graph, fpn_mask_graph
+from kseg.models.mask_rcnn.heads import CountRows, fpn_classifier_graph, fpn_mask_graph
 from kseg.models.mask_rcnn.layers import Anchors, NormalizedWindow
 from kseg.models.mask_rcnn.proposals import ProposalLayer
 from kseg.models.mask_rcnn.targets import DetectionTargetLayer
@@ -111,8 +111,9 @@ def build_training_model(config, model_class=keras.Model):
         rois, maps, pool_size=config.POOL_SIZE,
         fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE, **head)
     mask_rois = SliceRows(target_mask.shape[1], name="mask_rois")(rois)
+    positives = CountRows(target_mask.shape[1], name="mask_roi_count")(target_class_ids)
     masks = fpn_mask_graph(mask_rois, maps, pool_size=config.MASK_POOL_SIZE,
-                           filters=config.MASK_HEAD_FILTERS, **head)
+                           filters=config.MASK_HEAD_FILTERS, row_count=positives, **head)
     inputs = {"input_image": image, "input_image_meta": meta, "input_rpn_match": rpn_match,
               "input_rpn_bbox": rpn_bbox_target, "input_gt_class_ids": gt_class_ids,
               "input_gt_boxes": gt_boxes, "input_gt_masks": gt_masks}
@@ -142,8 +143,9 @@ def build_inference_model(config):
                                 name="mrcnn_detection")(rpn_rois, class_probs, bbox, window)
     detection_boxes = SliceRows(config.DETECTION_MAX_INSTANCES, columns=[0, 4],
                                 name="detection_boxes")(detections)
+    kept = CountRows(name="detection_count")(detections)
     masks = fpn_mask_graph(detection_boxes, maps, pool_size=config.MASK_POOL_SIZE,
-                           filters=config.MASK_HEAD_FILTERS, **head)
+                           filters=config.MASK_HEAD_FILTERS, row_count=kept, **head)
     outputs = [detections, class_probs, bbox, masks, rpn_rois, rpn_class, rpn_bbox]
     outputs = [layers.Identity(name=n)(t) for n, t in zip(
         ["detections", "mrcnn_class_out", "mrcnn_bbox_out", "mrcnn_mask_out", "rpn_rois",

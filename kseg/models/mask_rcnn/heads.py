@@ -12,7 +12,7 @@ import keras
 from keras import layers, ops
 
 from kseg.models.mask_rcnn.layers import BatchNorm, TimeDistributed
-from kseg.ops import PyramidROIAlign
+from kseg.ops import PyramidROIAlign, leading_rows, pad_rows
 
 
 @keras.saving.register_keras_serializable(package="kseg")
@@ -44,6 +44,63 @@ class ClassBoxes(keras.layers.Layer):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
+@keras.saving.register_keras_serializable(package="kseg")
+class LeadingRows(keras.layers.Layer):
+    """[batch, N, ...] -> the first max(count) rows (TF fast path) or all N (fallback).
+
+    Call with `[rows, count]`, `count` [batch] int: rows in use come first. See
+    `kseg.ops.rows`: the mask head then runs on the positive ROIs / kept detections only.
+    """
+
+    def call(self, inputs):
+        rows, count = inputs
+        return leading_rows(rows, count)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], None, *input_shape[0][2:])
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class PadRows(keras.layers.Layer):
+    """[batch, n, ...] -> [batch, total, ...] zero-padded (undoes `LeadingRows`)."""
+
+    def __init__(self, total, **kwargs):
+        super().__init__(**kwargs)
+        self.total = int(total)
+
+    def call(self, x):
+        return pad_rows(x, self.total)
+
+    def compute_output_shape(self, shape):
+        return (shape[0], self.total, *shape[2:])
+
+    def get_config(self):
+        return {**super().get_config(), "total": self.total}
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class CountRows(keras.layers.Layer):
+    """Rows in use per image: `[batch]` int32 count of `ids[:, :limit] > 0`.
+
+    `ids` is [batch, N] (target class ids) or [batch, N, 6] detections (class id in column 4).
+    """
+
+    def __init__(self, limit=None, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = None if limit is None else int(limit)
+
+    def call(self, ids):
+        ids = ids[..., 4] if len(ids.shape) == 3 else ids
+        ids = ids if self.limit is None else ids[:, :self.limit]
+        return ops.sum(ops.cast(ids > 0, "int32"), axis=1)
+
+    def compute_output_shape(self, shape):
+        return (shape[0],)
+
+    def get_config(self):
+        return {**super().get_config(), "limit": self.limit}
+
+
 def _td(layer, name):
     return TimeDistributed(layer, name=name)
 
@@ -68,8 +125,16 @@ def fpn_classifier_graph(rois, feature_maps, image_shape, pool_size, num_classes
 
 
 def fpn_mask_graph(rois, feature_maps, image_shape, pool_size, num_classes,
-                   train_bn=True, filters=256):
-    """Per-class sigmoid masks [batch, R, 2 * pool_size, 2 * pool_size, C] for each ROI."""
+                   train_bn=True, filters=256, row_count=None):
+    """Per-class sigmoid masks [batch, R, 2 * pool_size, 2 * pool_size, C] for each ROI.
+
+    With `row_count` ([batch] int, the ROIs in use come first) the head runs on the
+    first max(row_count) ROIs only where the backend allows (see `LeadingRows`); the
+    other rows of the output are zeros there.
+    """
+    total = rois.shape[1]
+    if row_count is not None:
+        rois = LeadingRows(name="mask_rows_in_use")([rois, row_count])
     x = PyramidROIAlign([pool_size, pool_size], image_shape,
                         name="roi_align_mask")([rois, *feature_maps])
     for i in range(1, 5):
@@ -78,4 +143,5 @@ def fpn_mask_graph(rois, feature_maps, image_shape, pool_size, num_classes,
         x = layers.Activation("relu")(x)
     x = _td(layers.Conv2DTranspose(filters, 2, strides=2, activation="relu"),
             "mrcnn_mask_deconv")(x)
-    return _td(layers.Conv2D(num_classes, 1, activation="sigmoid"), "mrcnn_mask")(x)
+    x = _td(layers.Conv2D(num_classes, 1, activation="sigmoid"), "mrcnn_mask")(x)
+    return x if row_count is None else PadRows(total, name="mask_rows_padded")(x)
