@@ -218,7 +218,7 @@ def _keras():
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(THREADS)
-    tf.config.threading.set_inter_op_parallelism_threads(THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(int(os.environ.get("INTER", THREADS)))
     import keras
 
     keras.utils.set_random_seed(0)

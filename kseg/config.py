@@ -64,6 +64,9 @@ class Config:
     TRAIN_BN = False
     # Random seed for data order and augmentation; None for nondeterministic.
     SEED = None
+    # A NaN / Inf training loss: "stop" (raise, naming the loss, step and images) or "skip"
+    # (undo the step, count it, warn; costs a copy of the weights per step).
+    NONFINITE_LOSS = "stop"
 
     def __init__(self, **overrides):
         for key, value in overrides.items():
@@ -73,6 +76,7 @@ class Config:
                     f"(e.g. NUM_CLASSES)."
                 )
             setattr(self, key, value)
+        self.check_types()
         self.MEAN_PIXEL = np.asarray(self.MEAN_PIXEL, dtype=np.float32)
         self._compute_derived()
         self.validate()
@@ -90,8 +94,22 @@ class Config:
         self.IMAGE_META_SIZE = 1 + 3 + 3 + 4 + 1 + self.NUM_CLASSES
 
     # === Validation ===
+    def check_types(self):
+        """Raise `ConfigError` naming the attribute, its value and the expected type when an
+        attribute has the wrong type (e.g. NUM_CLASSES = "3"); see `kseg.config_types`."""
+        from kseg.config_types import type_problem
+
+        for key in sorted(k for k in dir(self) if k.isupper() and not k.startswith("_")):
+            problem = type_problem(type(self), key, getattr(self, key))
+            if problem:
+                value = getattr(self, key)
+                raise ConfigError(f"{type(self).__name__}.{key} = {value!r} "
+                                  f"({type(value).__name__}) has the wrong type: expected "
+                                  f"{problem}.")
+
     def validate(self):
-        """Raise `ConfigError` naming the attribute when a value cannot work."""
+        """Raise `ConfigError` naming the attribute when a value cannot work (types first)."""
+        self.check_types()
         self._check(isinstance(self.NUM_CLASSES, (int, np.integer)) and self.NUM_CLASSES >= 2,
                     "NUM_CLASSES", "an int >= 2 (background + at least one class)")
         self._check(self.IMAGE_RESIZE_MODE in RESIZE_MODES, "IMAGE_RESIZE_MODE",
@@ -106,6 +124,7 @@ class Config:
         self._check(0 <= self.LEARNING_MOMENTUM < 1, "LEARNING_MOMENTUM", "a number in [0, 1)")
         self._check(self.GRADIENT_CLIP_NORM is None or self.GRADIENT_CLIP_NORM > 0,
                     "GRADIENT_CLIP_NORM", "None or a number > 0")
+        self._check(self.NONFINITE_LOSS in ("stop", "skip"), "NONFINITE_LOSS", "stop or skip")
         self._check(self.OPTIMIZER in ("sgd", "adam", "adamw"), "OPTIMIZER",
                     "one of sgd, adam, adamw")
         self._check(self.MEAN_PIXEL.shape == (self.IMAGE_CHANNEL_COUNT,), "MEAN_PIXEL",

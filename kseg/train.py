@@ -25,8 +25,10 @@ from kseg.data.dataset import Dataset
 from kseg.data.molding import resize
 from kseg.losses import loss_from_config
 from kseg.metrics import default_metrics
+from kseg.saving.checkpoint import AtomicCSVLogger, CheckpointWriter, check_writable
+from kseg.saving.files import load_weights_atomic
 from kseg.semantic_eval import evaluate_semantic, mean_mask_prior, predict_semantic
-from kseg.utils.io import atomic_path
+from kseg.utils.nonfinite import NonFiniteGuard
 from kseg.utils.runs import find_last, new_log_dir
 
 __all__ = ["AtomicCheckpoint", "InMemoryDataset", "checkpoint_path", "compile_semantic",
@@ -48,20 +50,13 @@ def epoch_from_checkpoint(path):
     return int(match.group("epoch")) if match else None
 
 
-class AtomicCheckpoint(keras.callbacks.Callback):
-    """Save the model's weights after every epoch to `checkpoint_path(log_dir, name, epoch)`,
-    through a temporary file in the same folder and `os.replace`."""
+class AtomicCheckpoint(CheckpointWriter):
+    """Save the model's weights after every epoch to `checkpoint_path(log_dir, name, epoch)`
+    with kseg's one checkpoint writer (temporary file in the same folder, `os.replace`)."""
 
     def __init__(self, log_dir, name):
-        super().__init__()
+        super().__init__(lambda epoch: checkpoint_path(log_dir, name, epoch))
         self.log_dir, self.name = Path(log_dir), name
-        self.last_path = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        path = checkpoint_path(self.log_dir, self.name, epoch + 1)
-        with atomic_path(path) as tmp:
-            self.model.save_weights(tmp)
-        self.last_path = path
 
 
 # === Compiling ===
@@ -108,7 +103,7 @@ def make_callbacks(config, log_dir, epochs, has_validation):
     """Checkpoint, CSV log, LR schedule, optional early stopping and TensorBoard."""
     monitor = "val_loss" if has_validation else "loss"
     callbacks = [AtomicCheckpoint(log_dir, config.NAME),
-                 keras.callbacks.CSVLogger(str(Path(log_dir) / "history.csv"), append=True)]
+                 AtomicCSVLogger(Path(log_dir) / "history.csv")]
     if config.LR_SCHEDULE == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
                                                            patience=3, min_lr=1e-6))
@@ -208,9 +203,26 @@ def resolve_weights(model, weights, model_dir, name):
     path = find_last(model_dir, name) if weights == "last" else Path(weights)
     if not path.exists():
         raise FileNotFoundError(f"weights file not found: {path}")
-    model.load_weights(path)
+    load_weights_atomic(model, path)
     epoch = epoch_from_checkpoint(path)
     return (path.parent, epoch) if epoch is not None else (None, 0)
+
+
+def restore_learning_rate(model, csv_path, epoch):
+    """Set the optimizer's learning rate to the one logged for `epoch` (counted from 1) in
+    the run's history.csv, so a resumed run keeps ReduceLROnPlateau's reductions."""
+    import csv
+
+    if not Path(csv_path).exists():
+        return None
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("learning_rate")
+                and r.get("epoch", "").isdigit() and int(r["epoch"]) < epoch]
+    if not rows:
+        return None
+    lr = float(rows[-1]["learning_rate"])
+    model.optimizer.learning_rate = lr
+    return lr
 
 
 def train_semantic(model, config, train_dataset, val_dataset=None, epochs=1, model_dir="logs",
@@ -230,15 +242,18 @@ def train_semantic(model, config, train_dataset, val_dataset=None, epochs=1, mod
     The History gains `log_dir` and `checkpoint` (path of the last saved epoch).
     """
     log_dir, initial_epoch = resolve_weights(model, weights, model_dir, config.NAME)
-    log_dir = Path(log_dir or new_log_dir(model_dir, config.NAME))
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = check_writable(log_dir or new_log_dir(model_dir, config.NAME))
     config.to_json(log_dir / "config.json")
     compile_semantic(model, config)
+    if initial_epoch:
+        restore_learning_rate(model, log_dir / "history.csv", initial_epoch)
     train = as_sequence(train_dataset, config, True, augmentation, config.STEPS_PER_EPOCH)
     val = None
     if val_dataset is not None and config.VALIDATION_STEPS:
         val = as_sequence(val_dataset, config, False)
     all_callbacks = make_callbacks(config, log_dir, epochs, val is not None) + list(callbacks or [])
+    guard = NonFiniteGuard(config.NONFINITE_LOSS, train, config, all_callbacks[0])
+    all_callbacks.insert(1, guard)  # before the CSV log: a NaN epoch is not logged
     val_steps = None if val is None else min(config.VALIDATION_STEPS, len(val))
     history = model.fit(train, validation_data=val, epochs=epochs, initial_epoch=initial_epoch,
                         validation_steps=val_steps, callbacks=all_callbacks, verbose=verbose)

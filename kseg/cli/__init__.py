@@ -40,10 +40,13 @@ def user_errors():
     from kseg.config import ConfigError
     from kseg.data.dataset import DataError
     from kseg.data.image_io import ImageReadError
+    from kseg.saving.checkpoint import CheckpointError
+    from kseg.utils.nonfinite import NonFiniteLossError
     from kseg.weights import WeightsError
 
     return (CLIError, ConfigError, DataError, ImageReadError, FileNotFoundError,
-            NotADirectoryError, IsADirectoryError, WeightsError)
+            NotADirectoryError, IsADirectoryError, WeightsError, CheckpointError,
+            NonFiniteLossError)
 
 
 def _import(module_name):

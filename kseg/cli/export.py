@@ -94,9 +94,10 @@ def load_model(args):
         model.load_weights(checkpoint, by_name=True)
         return model, config
     from kseg.cli.semantic import build_model
+    from kseg.saving.files import load_weights_atomic
 
     model = build_model(config)
-    model.load_weights(checkpoint)
+    load_weights_atomic(model, checkpoint)
     return model, config
 
 

@@ -138,7 +138,9 @@ def write_run_config(model):
     """Write the model's config as `config.json` in its log dir; returns the path."""
     if model.log_dir is None:
         model.set_log_dir()
-    path = Path(model.log_dir) / "config.json"
+    from kseg.saving.checkpoint import check_writable
+
+    path = check_writable(model.log_dir) / "config.json"
     model.config.to_json(path)
     return path
 

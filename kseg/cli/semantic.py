@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from kseg.config import FCNConfig, UNetConfig
+from kseg.saving.files import load_weights_atomic
 
 MODELS = {"fcn": FCNConfig, "unet": UNetConfig}
 FORMATS = ("folder", "camvid", "kitti")
@@ -301,7 +302,7 @@ def evaluate_command(config, val, checkpoint, out=None, train=None, flip=False):
     from kseg.train import evaluate_semantic
 
     model = build_model(config)
-    model.load_weights(checkpoint)
+    load_weights_atomic(model, checkpoint)
     results = evaluate_semantic(model, val, config, flip=flip)
     results["weights"] = str(checkpoint)
     report(results, config, train, val, flip)
@@ -323,7 +324,7 @@ def predict_command(config, checkpoint, image_dir, out_dir):
     from kseg.visualize import save_overlay_png
 
     model = build_model(config)
-    model.load_weights(checkpoint)
+    load_weights_atomic(model, checkpoint)
     names = config.CLASS_NAMES or [f"class_{i}" for i in range(config.NUM_CLASSES)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,12 +6,18 @@
 Polygons, compressed RLE and uncompressed RLE segmentations are supported.
 `image_info[i]["annotations"]` keeps the raw annotations (with `iscrowd`).
 `load_mask` returns crowd instances with a negative class id, as Matterport does.
+
+An annotation whose `category_id` is not among `categories` (or whose `image_id` is not
+among `images`) is a `DataError` naming the annotation id. Images without any annotation
+are dropped with a warning naming them (`empty_images="keep"` keeps them as negative
+images, without instances).
 """
 
 import contextlib
 import io
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -89,7 +95,8 @@ def ann_to_mask(ann, height, width):
     return mask_utils.decode(ann_to_rle(ann, height, width))
 
 
-def load_coco(annotation_json, image_dir, class_ids=None, return_coco=False):
+def load_coco(annotation_json, image_dir, class_ids=None, return_coco=False,
+              empty_images="drop"):
     """Load a COCO annotation file into a prepared `CocoDataset`.
 
     Args:
@@ -98,13 +105,26 @@ def load_coco(annotation_json, image_dir, class_ids=None, return_coco=False):
         class_ids: COCO category ids to load (None: all). Only images with at least one
             annotation of these categories are loaded, as in Matterport.
         return_coco: also return the `pycocotools.coco.COCO` object.
+        empty_images: images with no annotation at all: "drop" (with a warning naming
+            them) or "keep" (negative images without instances).
     Returns:
         dataset, or (dataset, coco) when return_coco.
     """
+    if empty_images not in ("drop", "keep"):
+        raise ValueError(f"empty_images={empty_images!r}: expected 'drop' or 'keep'.")
     coco = _open_coco(annotation_json)
     if not class_ids:
         class_ids = sorted(coco.getCatIds())
     image_ids = sorted({i for c in class_ids for i in coco.getImgIds(catIds=[c])})
+    empty = sorted(i for i in coco.imgs if not coco.imgToAnns.get(i))
+    if empty and empty_images == "keep":
+        image_ids = sorted(set(image_ids) | set(empty))
+    elif empty:
+        names = ", ".join(repr(coco.imgs[i].get("file_name", i)) for i in empty[:5])
+        more = f", ... (+{len(empty) - 5} more)" if len(empty) > 5 else ""
+        warnings.warn(f"{annotation_json}: dropped {len(empty)} image(s) without annotations: "
+                      f"{names}{more}; pass empty_images='keep' to keep them as negative "
+                      f"images (no instances).", stacklevel=2)
     dataset = CocoDataset()
     for class_id in class_ids:
         dataset.add_class("coco", int(class_id), coco.loadCats(class_id)[0]["name"])
@@ -115,6 +135,23 @@ def load_coco(annotation_json, image_dir, class_ids=None, return_coco=False):
                           width=img["width"], height=img["height"], annotations=annotations)
     dataset.prepare()
     return (dataset, coco) if return_coco else dataset
+
+
+def _check_references(data, annotation_json):
+    """DataError naming the annotation whose category_id or image_id points nowhere."""
+    categories = {c.get("id") for c in data["categories"] if isinstance(c, dict)}
+    images = {i.get("id") for i in data["images"] if isinstance(i, dict)}
+    for index, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict):
+            raise DataError(f"{annotation_json}: annotations[{index}] is a "
+                            f"{type(ann).__name__}; expected an object.")
+        where = f"{annotation_json}: annotations[{index}] (id {ann.get('id')})"
+        if ann.get("category_id") not in categories:
+            raise DataError(f"{where}: category_id {ann.get('category_id')!r} is not among "
+                            f"the 'categories' ids {sorted(categories)[:20]}.")
+        if ann.get("image_id") not in images:
+            raise DataError(f"{where}: image_id {ann.get('image_id')!r} is not among the "
+                            f"'images' ids.")
 
 
 def _open_coco(annotation_json):
@@ -133,6 +170,7 @@ def _open_coco(annotation_json):
         if not isinstance(data, dict) or not isinstance(data.get(field), list):
             raise DataError(f"{annotation_json}: field {field!r} is missing; expected a COCO "
                             f"instances file with 'images', 'annotations' and 'categories'.")
+    _check_references(data, annotation_json)
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):

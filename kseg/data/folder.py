@@ -102,7 +102,7 @@ def _size_message(image_path, mask_path, image_size, mask_size):
 
 
 def load_mask_folder(image_dir, mask_dir, class_names=None, mask_suffix=".png", mode="binary",
-                     threshold=127, palette=None, on_error="raise"):
+                     threshold=127, palette=None, on_error="raise", empty_images="keep"):
     """Pair `image_dir/<stem>.<ext>` with `mask_dir/<stem><mask_suffix>`.
 
     Args:
@@ -112,11 +112,15 @@ def load_mask_folder(image_dir, mask_dir, class_names=None, mask_suffix=".png", 
         palette: palette mode: {(r, g, b): class_id}.
         on_error: "raise" (DataError for a missing mask or a size mismatch) or "skip"
             (drop such pairs with one warning).
+        empty_images: images whose mask holds no class: "keep" (default; negative
+            images) or "drop" (every mask is decoded now; one warning names them).
     Returns:
         A prepared `SemanticFolderDataset`, images sorted by file name.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error={on_error!r}: expected 'raise' or 'skip'.")
+    if empty_images not in ("keep", "drop"):
+        raise ValueError(f"empty_images={empty_images!r}: expected 'keep' or 'drop'.")
     class_names = _default_names(class_names, mode, palette)
     dataset = SemanticFolderDataset(mode, threshold, palette)
     for class_id, name in enumerate(class_names, start=1):
@@ -137,7 +141,24 @@ def load_mask_folder(image_dir, mask_dir, class_names=None, mask_suffix=".png", 
         warnings.warn(f"{mask_dir}: skipped {len(skipped)} image/mask pair(s), first: "
                       + " | ".join(skipped[:3]), stacklevel=2)
     dataset.prepare()
+    if empty_images == "drop":
+        _drop_empty(dataset, mask_dir)
     return dataset
+
+
+def _drop_empty(dataset, mask_dir):
+    """Remove the images whose mask decodes to background only, with one warning."""
+    empty = [i for i in dataset.image_ids if not dataset.load_semantic_mask(i).any()]
+    if not empty:
+        return
+    names = [Path(dataset.image_info[i]["mask_path"]).name for i in empty]
+    shown = ", ".join(names[:5]) + (f", ... (+{len(names) - 5} more)" if len(names) > 5 else "")
+    dataset.image_info = [info for i, info in enumerate(dataset.image_info) if i not in
+                          set(empty)]
+    dataset.prepare()
+    warnings.warn(f"{mask_dir}: dropped {len(empty)} image(s) whose mask is empty "
+                  f"(background only): {shown}; empty_images='keep' keeps them as negative "
+                  f"images.", stacklevel=3)
 
 
 def _default_names(class_names, mode, palette):

@@ -316,6 +316,11 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         samples, matches = zip(*loaded)
         return assemble_batch(list(samples), self.config, self.anchors, rng, list(matches))
 
+    def batch_image_ids(self, index):
+        """Image ids batch `index` of this epoch draws (before any bad-sample replacement)."""
+        batch = self.config.BATCH_SIZE
+        return [self._image_id(index * batch + k) for k in range(batch)]
+
     def on_epoch_end(self):
         """Warn about skipped samples, then move to the next epoch (new order)."""
         if self.skipped:

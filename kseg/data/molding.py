@@ -9,6 +9,8 @@ Shape shorthand:
     masks: [H, W, N] bool; boxes: [N, (y1, x1, y2, x2)], y2/x2 exclusive.
 """
 
+import functools
+
 import numpy as np
 import skimage.transform
 
@@ -133,16 +135,45 @@ def expand_mask(bbox, mini_mask, image_shape):
     return mask
 
 
-def unmold_mask(mask, bbox, image_shape, threshold=0.5):
-    """A predicted mask [mh, mw] float in box `bbox` -> full-image bool mask [H, W]."""
+def unmold_mask(mask, bbox, image_shape, threshold=0.5, out=None):
+    """A predicted mask [mh, mw] float in box `bbox` -> full-image bool mask [H, W].
+
+    `out`: an all-False bool [H, W] array to paste into (returned), else a new one.
+
+    The mask is resized as Matterport's (`skimage.transform.resize`, order 1, constant
+    mode, clipped to the mask's range), computed as `Wy @ mask @ Wx.T` with the same
+    interpolation weights (`interpolation_weights`): identical pixels, ~10x faster.
+    """
     y1, x1, y2, x2 = (int(v) for v in bbox)
-    full = np.zeros(image_shape[:2], dtype=bool)
+    full = np.zeros(image_shape[:2], dtype=bool) if out is None else out
     if y2 <= y1 or x2 <= x1:
         return full
-    m = resize(mask.astype(np.float32), (y2 - y1, x2 - x1), order=1)
+    mask = np.asarray(mask, np.float32)
+    m = interpolation_weights(mask.shape[0], y2 - y1) @ mask.astype(np.float64) \
+        @ interpolation_weights(mask.shape[1], x2 - x1).T
+    m = np.clip(m, mask.min(), mask.max()).astype(np.float32)
     ys, xs = slice(max(y1, 0), min(y2, image_shape[0])), slice(max(x1, 0), min(x2, image_shape[1]))
     full[ys, xs] = (m >= threshold)[ys.start - y1:ys.stop - y1, xs.start - x1:xs.stop - x1]
     return full
+
+
+@functools.lru_cache(maxsize=4096)
+def interpolation_weights(source, target):
+    """[target, source] weights of `resize`'s order-1 interpolation along one axis.
+
+    scikit-image samples source coordinate `(i + 0.5) * source / target - 0.5` for
+    output pixel `i` (pixel edges aligned) and reads 0 outside the input ("constant").
+    """
+    coords = (np.arange(target) + 0.5) * (source / target) - 0.5
+    low = np.floor(coords).astype(np.int64)
+    frac = coords - low
+    weights = np.zeros((target, source))
+    rows = np.arange(target)
+    for index, weight in ((low, 1.0 - frac), (low + 1, frac)):
+        inside = (index >= 0) & (index < source)
+        np.add.at(weights, (rows[inside], index[inside]), weight[inside])
+    weights.setflags(write=False)
+    return weights
 
 
 def mold_image(images, config):

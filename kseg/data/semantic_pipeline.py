@@ -123,6 +123,11 @@ class SemanticSequence(keras.utils.PyDataset):
     def __len__(self):
         return math.ceil(len(self.order) / self.batch_size)
 
+    def batch_image_ids(self, index):
+        """Image ids batch `index` of this epoch draws (before any skipped sample)."""
+        start = index * self.batch_size
+        return [int(i) for i in self.order[start:start + self.batch_size]]
+
     def _rng(self, index):
         seed = None if self.seed is None else [int(self.seed), self.epoch, int(index), 1]
         return np.random.default_rng(seed)

@@ -9,10 +9,17 @@ Regions are polygons (rect, circle and ellipse become polygons). Each entry of
 "all_points_x": [...], "all_points_y": [...]}`), `region_classes` (source class
 ids), `height` and `width`.
 
-Points up to `tolerance` pixels outside the image are clipped silently (clicks
-on the border). Farther points raise `DataError` unless `on_error` is "clip"
-(clip and warn with a count) or "skip" (also skip images or regions that
-cannot be used, and warn).
+Nothing is lost without a word:
+- a polygon that runs partly outside its image is clipped to the image (points up to
+  `tolerance` px out silently, farther ones with one warning counting the regions);
+  a polygon wholly outside, covering no pixel, or with a null / NaN coordinate is a
+  `DataError` naming the image, the region index and the field;
+- images without regions are dropped with a warning naming them (Matterport's samples
+  drop them), or kept as negative images (no instances) with `empty_images="keep"`;
+- two entries for the same file (VIA re-imports write `photo.jpg12345` and
+  `photo.jpg-1`) are merged (identical regions once) with a warning naming the file;
+- images in the folder that have no entry in the JSON are named in a warning.
+`on_error="skip"` skips unusable images or regions instead of raising, with a warning.
 """
 
 import json
@@ -21,14 +28,17 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from skimage.draw import polygon as draw_polygon
 
 from kseg.data.dataset import DataError, Dataset
 from kseg.data.image_io import oriented_size
+from kseg.data.polygons import SHAPES, clip_polygon, pixel_count, shape_to_polygon
 
-ON_ERROR = ("raise", "skip", "clip")
-SHAPES = ("polygon", "polyline", "rect", "circle", "ellipse")
+ON_ERROR = ("raise", "skip", "clip")  # "clip": kept for old code, now the same as "raise"
+EMPTY_IMAGES = ("drop", "keep")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _GENERIC_DIRS = {"dataset", "datasets", "data", "train", "val", "images"}
+
+__all__ = ["ViaDataset", "load_via", "shape_to_polygon", "SHAPES"]
 
 
 class ViaDataset(Dataset):
@@ -38,6 +48,8 @@ class ViaDataset(Dataset):
 
     def load_mask(self, image_id):
         """Instance masks [H, W, N] bool (polygons clipped to the image), class ids [N] int32."""
+        from skimage.draw import polygon as draw_polygon
+
         info = self.image_info[image_id]
         height, width = info["height"], info["width"]
         polygons = info["polygons"]
@@ -54,7 +66,8 @@ class ViaDataset(Dataset):
 
 
 def load_via(dataset_dir, subset, class_attribute=None, class_names=None,
-             annotation_file="via_region_data.json", on_error="raise", tolerance=2.0):
+             annotation_file="via_region_data.json", on_error="raise", tolerance=2.0,
+             empty_images="drop"):
     """Load `<dataset_dir>/<subset>/<annotation_file>` into a prepared `ViaDataset`.
 
     Args:
@@ -64,20 +77,90 @@ def load_via(dataset_dir, subset, class_attribute=None, class_names=None,
         class_names: class names without BG. With `class_attribute`, they fix the order
             and any other value is an error; without it, `class_names[0]` names the class.
         annotation_file: JSON file name inside the subset folder (or a path).
-        on_error: "raise", "clip" (clip far out-of-image points) or "skip".
+        on_error: "raise" (DataError naming the image and field) or "skip" (skip unusable
+            images / regions with one warning). "clip" is accepted as "raise".
         tolerance: pixels outside the image that are clipped without a warning.
+        empty_images: "drop" (default; with a warning naming them) or "keep" (as negative
+            images without instances) for images whose entry has no regions.
     """
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error={on_error!r}: expected one of {', '.join(ON_ERROR)}.")
+    if empty_images not in EMPTY_IMAGES:
+        raise ValueError(f"empty_images={empty_images!r}: expected 'drop' or 'keep'.")
     folder = Path(dataset_dir) / subset if subset else Path(dataset_dir)
     json_path = folder / annotation_file
-    entries = _read_via_json(json_path)
+    entries, merged = _merge_duplicates(_read_via_json(json_path), json_path)
     parser = _Parser(json_path, folder, class_attribute, on_error, tolerance)
-    records = [r for r in (parser.parse_entry(e) for e in entries) if r is not None]
+    parsed = [parser.parse_entry(e) for e in entries]
+    records = [r for r in parsed if r is not None and (r["polygons"] or empty_images == "keep")]
     names = _class_names(records, class_attribute, class_names, dataset_dir)
     dataset = _build(records, names, class_attribute, json_path, on_error)
+    _warn_dropped(json_path, merged, [r["filename"] for r in parsed
+                                      if r is not None and not r["polygons"]], empty_images)
+    _warn_unlisted(json_path, folder, entries)
     parser.warn()
     return dataset
+
+
+def _names(items, limit=5):
+    shown = ", ".join(repr(i) for i in items[:limit])
+    return shown + (f", ... (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+def _warn_dropped(json_path, merged, empty, empty_images):
+    """Warnings for merged duplicate entries and for images without regions."""
+    if merged:
+        warnings.warn(f"{json_path}: {len(merged)} image(s) had several entries (VIA re-import "
+                      f"keys such as 'photo.jpg12345' and 'photo.jpg-1'); their regions were "
+                      f"merged: {_names(merged)}.", stacklevel=3)
+    if empty and empty_images == "drop":
+        warnings.warn(f"{json_path}: dropped {len(empty)} image(s) without regions: "
+                      f"{_names(empty)}; pass empty_images='keep' to keep them as negative "
+                      f"images (no instances).", stacklevel=3)
+
+
+def _warn_unlisted(json_path, folder, entries):
+    """Warn naming the images in `folder` that the JSON does not mention."""
+    listed = {e["filename"] for e in entries}
+    found = sorted(p.name for p in folder.iterdir() if p.is_file()
+                   and p.suffix.lower() in IMAGE_EXTENSIONS and p.name not in listed) \
+        if folder.is_dir() else []
+    if found:
+        warnings.warn(f"{json_path}: {len(found)} image(s) in {folder} have no entry in the "
+                      f"JSON and are not loaded: {_names(found)}.", stacklevel=3)
+
+
+def _merge_duplicates(entries, json_path):
+    """Entries with one per file name (regions of duplicates merged, identical ones once)
+    and the list of merged file names."""
+    by_name, merged = {}, []
+    for entry in entries:
+        name = entry["filename"]
+        if name not in by_name:
+            by_name[name] = entry
+            continue
+        first = by_name[name]
+        regions = [_as_list(first.get("regions"), json_path, name),
+                   _as_list(entry.get("regions"), json_path, name)]
+        seen, union = set(), []
+        for region in regions[0] + regions[1]:
+            key = json.dumps(region, sort_keys=True, default=str)
+            if key not in seen:
+                seen.add(key)
+                union.append(region)
+        by_name[name] = {**first, "regions": union}
+        if name not in merged:
+            merged.append(name)
+    return list(by_name.values()), merged
+
+
+def _as_list(regions, json_path, filename):
+    if isinstance(regions, dict):
+        return [regions[k] for k in sorted(regions, key=_region_key)]
+    if isinstance(regions, list):
+        return regions
+    raise DataError(f"{json_path}: image {filename!r}: field 'regions' is a "
+                    f"{type(regions).__name__}; expected a list or an object.")
 
 
 def _read_via_json(json_path):
@@ -118,7 +201,8 @@ class _Parser:
         self.skipped.append(text)
 
     def parse_entry(self, entry):
-        """A record {filename, path, size, polygons, values} or None (no regions / skipped)."""
+        """A record {filename, path, size, polygons, values} (no polygons: an image without
+        regions) or None (skipped)."""
         filename = entry["filename"]
         if "regions" not in entry:
             return self.fail(filename, "field 'regions' is missing; expected a list (VIA 2.x) "
@@ -129,16 +213,14 @@ class _Parser:
         if not isinstance(regions, list):
             return self.fail(filename, f"field 'regions' is a {type(regions).__name__}; "
                                        f"expected a list or an object.")
-        if not regions:
-            return None  # unannotated images are skipped, as Matterport's samples do
         path = self.folder / filename
         size = self.image_size(path, filename)
         if size is None:
             return None
         parsed = [self.parse_region(filename, i, r, size) for i, r in enumerate(regions)]
         parsed = [p for p in parsed if p is not None]
-        if not parsed:
-            return None
+        if regions and not parsed:
+            return None  # every region skipped (on_error="skip"), already counted
         return {"filename": filename, "path": path, "size": size,
                 "polygons": [p[0] for p in parsed], "values": [p[1] for p in parsed]}
 
@@ -162,12 +244,14 @@ class _Parser:
                                        f"{{'name': 'polygon', 'all_points_x': [...], ...}}.")
         try:
             xs, ys = shape_to_polygon(region["shape_attributes"])
-        except (KeyError, TypeError, ValueError) as e:
+        except KeyError as e:
+            return self.fail(filename, f"{where}.shape_attributes: field {e} is missing.")
+        except (TypeError, ValueError) as e:
             return self.fail(filename, f"{where}.shape_attributes: {e}")
         value = self.class_value(filename, where, region)
         if value is _SKIP:
             return None
-        xs, ys = self.check_bounds(filename, where, xs, ys, size)
+        xs, ys = self.clip(filename, where, xs, ys, size)
         if xs is None:
             return None
         polygon = {"name": "polygon", "all_points_x": xs.tolist(), "all_points_y": ys.tolist(),
@@ -187,27 +271,30 @@ class _Parser:
             return _SKIP
         return value
 
-    def check_bounds(self, filename, where, xs, ys, size):
-        """Polygon xs, ys [P] clipped into the image; far-out points raise unless clipping."""
+    def clip(self, filename, where, xs, ys, size):
+        """Polygon xs, ys [P] clipped to the image (counted when more than `tolerance` px
+        out); (None, None) when skipped. Wholly outside / no pixel is an error."""
         height, width = size
         tol = self.tolerance
-        far = (xs < -tol) | (xs > width + tol) | (ys < -tol) | (ys > height + tol)
+        far = (xs < -tol) | (xs > width - 1 + tol) | (ys < -tol) | (ys > height - 1 + tol)
+        cx, cy = clip_polygon(xs, ys, width, height)
+        if len(cx) < 3 or pixel_count(cx, cy, height, width) == 0:
+            inside = "wholly outside" if len(cx) < 3 else "covering no pixel of"
+            self.fail(filename, f"{where}.shape_attributes: the polygon (x {xs.min():g}.."
+                                f"{xs.max():g}, y {ys.min():g}..{ys.max():g}) lies {inside} "
+                                f"the {width}x{height} image; expected points with "
+                                f"0 <= x < {width}, 0 <= y < {height}.")
+            return None, None
         if far.any():
-            i = int(np.argmax(far))
-            field = "all_points_x" if xs[i] < -tol or xs[i] > width + tol else "all_points_y"
-            message = (f"{where}.shape_attributes.{field}: point ({xs[i]:g}, {ys[i]:g}) is "
-                       f"outside the {width}x{height} image; expected 0 <= x <= {width}, "
-                       f"0 <= y <= {height} (on_error='clip' clips such points).")
-            if self.on_error == "raise":
-                raise DataError(f"{self.json_path}: image {filename!r}: {message}")
             self.clipped += 1
-        return np.clip(xs, 0, width - 1), np.clip(ys, 0, height - 1)
+        return cx, cy
 
     def warn(self):
         """One warning each for clipped regions and skipped images/regions."""
         if self.clipped:
-            warnings.warn(f"{self.json_path}: clipped {self.clipped} region(s) with points "
-                          f"outside their image.", stacklevel=3)
+            warnings.warn(f"{self.json_path}: clipped {self.clipped} region(s) running more "
+                          f"than {self.tolerance:g} px outside their image to the image.",
+                          stacklevel=3)
         if self.skipped:
             first = "\n  ".join(self.skipped[:3])
             warnings.warn(f"{self.json_path}: skipped {len(self.skipped)} unusable image(s) or "
@@ -229,32 +316,6 @@ def _attribute_value(value):
     if value is None or str(value).strip() == "":
         return None
     return str(value).strip()
-
-
-def shape_to_polygon(shape, points=64):
-    """VIA shape_attributes -> (xs [P] float64, ys [P] float64) polygon vertices."""
-    name = shape.get("name")
-    if name in ("polygon", "polyline"):
-        xs = np.asarray(shape["all_points_x"], dtype=np.float64)
-        ys = np.asarray(shape["all_points_y"], dtype=np.float64)
-        if xs.shape != ys.shape or xs.ndim != 1 or len(xs) < 3:
-            raise ValueError(f"all_points_x/all_points_y have {xs.size}/{ys.size} values; "
-                             f"expected two lists of the same length >= 3.")
-        return xs, ys
-    if name == "rect":
-        x, y, w, h = (float(shape[k]) for k in ("x", "y", "width", "height"))
-        x2, y2 = x + max(w - 1, 0), y + max(h - 1, 0)  # w x h pixels, edges inclusive
-        return np.array([x, x2, x2, x]), np.array([y, y, y2, y2])
-    if name in ("circle", "ellipse"):
-        cx, cy = float(shape["cx"]), float(shape["cy"])
-        rx = float(shape["r"] if name == "circle" else shape["rx"])
-        ry = float(shape["r"] if name == "circle" else shape["ry"])
-        theta = float(shape.get("theta", 0.0))
-        t = np.linspace(0, 2 * np.pi, points, endpoint=False)
-        dx, dy = rx * np.cos(t), ry * np.sin(t)
-        return (cx + dx * np.cos(theta) - dy * np.sin(theta),
-                cy + dx * np.sin(theta) + dy * np.cos(theta))
-    raise ValueError(f"name {name!r} is not supported; expected one of {', '.join(SHAPES)}.")
 
 
 def _class_names(records, class_attribute, class_names, dataset_dir):

@@ -27,6 +27,7 @@ import math
 import keras
 
 from kseg.models.backbones import ENCODERS, build_encoder, encoder_features
+from kseg.models.normalization import BatchNorm
 from kseg.models.semantic_layers import (
     CropToMatch,
     InputNormalization,
@@ -87,7 +88,7 @@ def conv_block(x, filters, name, padding="same", batchnorm=True):
         x = keras.layers.Conv2D(filters, 3, padding=padding, use_bias=not batchnorm,
                                 kernel_initializer="he_normal", name=f"{name}_conv{index}")(x)
         if batchnorm:
-            x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn{index}")(x)
+            x = BatchNorm(momentum=BN_MOMENTUM, name=f"{name}_bn{index}")(x)
         x = keras.layers.Activation("relu", name=f"{name}_relu{index}")(x)
     return x
 

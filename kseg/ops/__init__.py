@@ -15,6 +15,7 @@ from kseg.ops.boxes import (
     normalize_boxes,
 )
 from kseg.ops.nms import non_max_suppression
+from kseg.ops.normalization import batch_norm
 from kseg.ops.roi_align import (
     PyramidROIAlign,
     crop_and_resize,
@@ -25,6 +26,7 @@ from kseg.ops.rows import leading_rows, pad_rows
 
 __all__ = [
     "PyramidROIAlign",
+    "batch_norm",
     "box_area",
     "clip_boxes",
     "compute_iou",

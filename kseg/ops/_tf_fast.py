@@ -173,3 +173,34 @@ def pad_rows(x, total):
     out = tf.pad(x, paddings)
     out.set_shape([x.shape[0], total, *x.shape[2:]])
     return out
+
+
+def batch_norm(x, gamma, beta, mean, variance, epsilon, training):
+    """``FusedBatchNormV3`` over the last axis of an NHWC tensor (one kernel, and one that
+    Grappler folds into the preceding convolution at inference).
+
+    Args:
+        x: ``[N, H, W, C]``; gamma, beta, mean, variance: ``[C]``.
+        epsilon: python float.
+        training: python bool: normalise with the batch moments (then returned, the
+            variance biased, as ``keras.ops.moments`` gives it) or with mean / variance.
+
+    Returns:
+        ``(y, batch_mean, batch_variance)``; the moments are None when not training.
+    """
+    import tensorflow as tf
+
+    dtype = x.dtype
+    x = tf.convert_to_tensor(x)
+    stats_dtype = tf.float32
+    gamma, beta = tf.cast(gamma, stats_dtype), tf.cast(beta, stats_dtype)
+    if not training:
+        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            x, gamma, beta, tf.cast(mean, stats_dtype), tf.cast(variance, stats_dtype),
+            epsilon=epsilon, is_training=False)
+        return tf.cast(y, dtype), None, None
+    y, batch_mean, batch_var = tf.compat.v1.nn.fused_batch_norm(
+        x, gamma, beta, epsilon=epsilon, is_training=True)
+    count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), stats_dtype)
+    batch_var = batch_var * tf.maximum(count - 1.0, 0.0) / tf.maximum(count, 1.0)  # biased
+    return tf.cast(y, dtype), batch_mean, batch_var

@@ -325,14 +325,18 @@ def load_weights_by_name(model, path, exclude=(), skip_mismatch=False, verbose=1
 
     Raises:
         ValueError: shapes or array counts differ (and `skip_mismatch` is False); the message
-            names the layer, the file's shape and the model's shape. Nothing is assigned then.
+            names the layer, the file's shape and the model's shape. Nothing is assigned then:
+            every shape is checked before the first assignment.
+        WeightsFileError: the path is not an HDF5 file (HTML page, text, zip, empty).
+    No code in the file is run (only arrays and name attributes are read).
     """
     if not hasattr(model, "layers") and hasattr(model, "keras_model"):
         model = model.keras_model
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude or ())
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"weights file not found: {path}")
+    from kseg.saving.files import check_weights_file
+
+    check_weights_file(path, expected=("hdf5",))  # names the path and what the file is
     groups = read_weight_groups(path)
     report = LoadReport(path=path)
     assignments, mismatches = _plan(model, groups, exclude, skip_mismatch, report)

@@ -107,12 +107,18 @@ def test_via_polygon_out_of_bounds(tmp_path):
     region = {"shape_attributes": {"name": "polygon", "all_points_x": [2, 60, 10],
                                    "all_points_y": [2, 5, 20]}, "region_attributes": {}}
     write_via(tmp_path / "d", [region])
-    with pytest.raises(DataError, match=r"via_region_data\.json.*a\.png.*all_points_x"):
+    # issue 15: a polygon partly outside is clipped to the image with a counted warning
+    # (it used to be refused); one wholly outside is refused, naming the region.
+    for on_error in ("raise", "clip"):
+        with pytest.warns(UserWarning, match="clipped 1"):
+            ds = load_via(tmp_path / "d", None, on_error=on_error)
+        masks, _ = ds.load_mask(0)
+        assert masks.shape == (24, 32, 1) and masks[5, 31, 0]
+    region["shape_attributes"]["all_points_x"] = [40, 60, 50]
+    write_via(tmp_path / "d", [region])
+    with pytest.raises(DataError, match=r"via_region_data\.json.*a\.png.*regions\[0\].*"
+                                        r"wholly outside"):
         load_via(tmp_path / "d", None)
-    with pytest.warns(UserWarning, match="clipped 1"):
-        ds = load_via(tmp_path / "d", None, on_error="clip")
-    masks, _ = ds.load_mask(0)
-    assert masks.shape == (24, 32, 1) and masks[5, 31, 0]
 
 
 def test_via_missing_image_and_malformed_json(tmp_path):

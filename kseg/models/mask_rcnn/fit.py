@@ -5,18 +5,17 @@ import os
 import keras
 
 from kseg.models.mask_rcnn.checkpoints import save_weights_by_name
+from kseg.saving.checkpoint import AtomicCSVLogger, CheckpointWriter, check_writable
+from kseg.utils.nonfinite import NonFiniteGuard
 
 
-class NamedCheckpoint(keras.callbacks.Callback):
-    """Save weights by layer name after every epoch (atomic; Matterport's file names)."""
+class NamedCheckpoint(CheckpointWriter):
+    """Save weights by layer name after every epoch (kseg's one atomic checkpoint writer;
+    Matterport's file names)."""
 
     def __init__(self, path_template, keras_model):
-        super().__init__()
+        super().__init__(path_template, save_fn=save_weights_by_name, target=keras_model)
         self.path_template = path_template
-        self.target = keras_model
-
-    def on_epoch_end(self, epoch, logs=None):
-        save_weights_by_name(self.target, self.path_template.format(epoch=epoch + 1))
 
 
 def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache):
@@ -36,11 +35,13 @@ def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache):
                             use_multiprocessing=workers > 1)
 
 
-def default_callbacks(mrcnn):
-    os.makedirs(mrcnn.log_dir, exist_ok=True)
-    callbacks = [NamedCheckpoint(mrcnn.checkpoint_path, mrcnn.keras_model),
-                 keras.callbacks.CSVLogger(os.path.join(mrcnn.log_dir, "history.csv"),
-                                           append=True)]
+def default_callbacks(mrcnn, train=None):
+    """Checkpoint, NaN / Inf guard, CSV log (and TensorBoard when installed)."""
+    check_writable(mrcnn.log_dir)  # a clear error before training starts
+    checkpoint = NamedCheckpoint(mrcnn.checkpoint_path, mrcnn.keras_model)
+    callbacks = [checkpoint,
+                 NonFiniteGuard(mrcnn.config.NONFINITE_LOSS, train, mrcnn.config, checkpoint),
+                 AtomicCSVLogger(os.path.join(mrcnn.log_dir, "history.csv"))]
     try:
         import tensorboard  # noqa: F401
 
@@ -57,7 +58,7 @@ def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
     val = _as_batches(val_dataset, mrcnn, False, None, workers, cache)
     if val is not None and mrcnn.config.VALIDATION_STEPS == 0:
         val = None
-    callbacks = default_callbacks(mrcnn) + list(custom_callbacks or [])
+    callbacks = default_callbacks(mrcnn, train) + list(custom_callbacks or [])
     if verbose:
         print(f"\nStarting at epoch {mrcnn.epoch}. LR={mrcnn.keras_model.optimizer.learning_rate}")
         print(f"Checkpoint path: {mrcnn.checkpoint_path}")

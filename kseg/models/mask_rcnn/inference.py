@@ -42,8 +42,10 @@ def unmold_detections(detections, mrcnn_mask, original_shape, molded_shape, wind
     boxes = np.clip(boxes, 0, [original_shape[0], original_shape[1]] * 2)
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     boxes, class_ids, scores, masks = boxes[keep], class_ids[keep], scores[keep], masks[keep]
-    full = [unmold_mask(m, b, original_shape) for m, b in zip(masks, boxes)]
-    full = np.stack(full, axis=-1) if full else np.zeros(original_shape[:2] + (0,), bool)
+    full = np.zeros((len(boxes), *original_shape[:2]), bool)
+    for i, (mask, box) in enumerate(zip(masks, boxes)):
+        unmold_mask(mask, box, original_shape, out=full[i])
+    full = np.moveaxis(full, 0, -1)  # [H, W, N] (a view: each instance's mask is contiguous)
     return {"rois": boxes, "class_ids": class_ids, "scores": scores, "masks": full}
 
 

@@ -5,28 +5,7 @@ import numpy as np
 from keras import ops
 
 from kseg.models.mask_rcnn.anchors import anchors_for_shape
-
-
-@keras.saving.register_keras_serializable(package="kseg")
-class BatchNorm(keras.layers.BatchNormalization):
-    """BatchNormalization that can be frozen (always inference mode) as Matterport's.
-
-    With `frozen=True` the moving statistics are used and never updated, in training
-    too; gamma and beta still train unless the layer is made non-trainable. Small
-    batches make batch statistics noisy, which is why Matterport freezes them.
-    """
-
-    def __init__(self, frozen=False, **kwargs):
-        super().__init__(**kwargs)
-        self.frozen = frozen
-
-    def call(self, inputs, training=None, mask=None):
-        if self.frozen:
-            training = False
-        return super().call(inputs, training=training, mask=mask)
-
-    def get_config(self):
-        return {**super().get_config(), "frozen": self.frozen}
+from kseg.models.normalization import BatchNorm  # noqa: F401  (Matterport-era home)
 
 
 @keras.saving.register_keras_serializable(package="kseg")

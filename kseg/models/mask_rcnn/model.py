@@ -75,7 +75,9 @@ class MaskRCNN:
         """
         filepath = os.fspath(filepath)
         if filepath.endswith(".weights.h5") and not by_name:
-            self.keras_model.load_weights(filepath)
+            from kseg.saving.files import load_weights_atomic
+
+            load_weights_atomic(self.keras_model, filepath)
             report = None
         else:
             from kseg.saving.legacy_h5 import load_weights_by_name
@@ -113,6 +115,9 @@ class MaskRCNN:
         optimizer = make_optimizer(self.config, learning_rate, momentum)
         self.keras_model.compile(optimizer=optimizer, jit_compile=jit_compile_setting(
             self.config.JIT_COMPILE))
+        # Create the optimizer's slots now: a TF train step that creates variables on its
+        # first trace is traced twice (the whole Mask R-CNN graph, ~10 s on a CPU).
+        optimizer.build(self.keras_model.trainable_variables)
 
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers="all",
               augmentation=None, custom_callbacks=None, no_augmentation_sources=None,
