@@ -53,7 +53,7 @@ rng = np.random.default_rng(0)
 rows = {}
 from kseg.models.fcn import build_fcn
 from kseg.models.unet import build_unet
-from kseg.train import compile_semantic
+from kseg.semantic.train import compile_semantic
 
 for name, config, build, batch in [
     ("unet", sample("smoke").SmokeConfig(), build_unet, 4),

@@ -60,7 +60,7 @@ def build(kind):
         model = MaskRCNN("inference", config, model_dir="logs")
         return model, config, lambda image: model.detect([image])
     from kseg.config import FCNConfig, UNetConfig
-    from kseg.semantic_eval import predict_semantic
+    from kseg.semantic.predict import predict_semantic
 
     if kind == "unet":
         from kseg.models.unet import build_unet

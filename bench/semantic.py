@@ -80,7 +80,7 @@ def train_for(model, config, train, augmentation, budget_s):
     """Train on `train` batches (the config's constant learning rate, the sample's
     augmentation) until `budget_s` seconds have passed -> (steps, images)."""
     from kseg.data.semantic_pipeline import SemanticSequence
-    from kseg.train import InMemoryDataset
+    from kseg.semantic.train import InMemoryDataset
 
     sequence = SemanticSequence(InMemoryDataset(train, config), config, shuffle=True,
                                 augmentation=augmentation)
@@ -96,7 +96,7 @@ def train_for(model, config, train, augmentation, budget_s):
 
 def run_one(model_name, budget_s):
     """One benchmark row as a dict (run in a subprocess for a clean peak memory)."""
-    from kseg.train import compile_semantic, evaluate_semantic
+    from kseg.semantic.train import compile_semantic, evaluate_semantic
 
     config, build, train, val, augmentation = setup(model_name)
     batch, side = SPEED_SHAPES[model_name]

@@ -20,6 +20,8 @@ import math
 import numpy as np
 
 RESIZE_MODES = ("square", "pad64", "crop", "none")
+DISTRIBUTIONS = (None, "mirrored", "multi_worker")
+PRECISIONS = (None, "float32", "mixed_float16", "mixed_bfloat16")
 
 
 class ConfigError(ValueError):
@@ -31,10 +33,23 @@ class Config:
 
     # Name of the configuration; used in log directory names.
     NAME = None
-    # Number of GPUs / replicas. Kept for Matterport compatibility.
+    # Number of replicas (GPUs), Matterport's meaning: more than 1 needs DISTRIBUTION.
+    # Under "multi_worker" it counts the replicas of the whole cluster.
     GPU_COUNT = 1
-    # Images per GPU in one batch. BATCH_SIZE = IMAGES_PER_GPU * GPU_COUNT.
+    # Images per replica in one step. BATCH_SIZE = IMAGES_PER_GPU * GPU_COUNT (global batch).
     IMAGES_PER_GPU = 2
+    # Several devices (see kseg/distribute.py): None (one device), "mirrored" (GPU_COUNT
+    # devices of this machine: tf.distribute.MirroredStrategy on TensorFlow,
+    # keras.distribution.DataParallel on JAX) or "multi_worker" (TensorFlow's
+    # MultiWorkerMirroredStrategy over the TF_CONFIG cluster).
+    DISTRIBUTION = None
+    # Trained BatchNorm layers use global-batch statistics under DISTRIBUTION (TensorFlow:
+    # synchronized BatchNorm; JAX's DataParallel always does). False: per-replica statistics.
+    SYNC_BATCHNORM = True
+    # Keras dtype policy: None (float32), "mixed_float16" (GPUs; dynamic loss scaling) or
+    # "mixed_bfloat16" (TPUs, recent GPUs and CPUs). Losses, NMS, box decoding and RoIAlign
+    # sampling stay float32.
+    MIXED_PRECISION = None
     # Training steps per epoch and validation steps at the end of each epoch.
     STEPS_PER_EPOCH = 1000
     VALIDATION_STEPS = 50
@@ -64,6 +79,9 @@ class Config:
     TRAIN_BN = False
     # Random seed for data order and augmentation; None for nondeterministic.
     SEED = None
+    # XLA: True compiles the train and predict steps with XLA (TensorFlow; JAX always jits),
+    # False runs a graph function without XLA, None leaves it to Keras ("auto").
+    JIT_COMPILE = False
     # A NaN / Inf training loss: "stop" (raise, naming the loss, step and images) or "skip"
     # (undo the step, count it, warn; costs a copy of the weights per step).
     NONFINITE_LOSS = "stop"
@@ -117,6 +135,15 @@ class Config:
         self._check(_positive_number(self.LEARNING_RATE), "LEARNING_RATE", "a number > 0")
         self._check(_positive_int(self.IMAGES_PER_GPU), "IMAGES_PER_GPU", "an int >= 1")
         self._check(_positive_int(self.GPU_COUNT), "GPU_COUNT", "an int >= 1")
+        self._check(self.DISTRIBUTION in DISTRIBUTIONS, "DISTRIBUTION",
+                    "None, 'mirrored' or 'multi_worker'")
+        self._check(self.GPU_COUNT == 1 or self.DISTRIBUTION is not None, "GPU_COUNT",
+                    "1 without DISTRIBUTION (set DISTRIBUTION = 'mirrored' to train on "
+                    f"{self.GPU_COUNT} devices of this machine, or 'multi_worker' for a cluster)")
+        self._check(self.MIXED_PRECISION in PRECISIONS, "MIXED_PRECISION",
+                    "None, 'float32', 'mixed_float16' or 'mixed_bfloat16'")
+        self._check(self.JIT_COMPILE in (None, True, False), "JIT_COMPILE",
+                    "True (XLA), False or None (Keras' 'auto')")
         self._check(_positive_int(self.STEPS_PER_EPOCH), "STEPS_PER_EPOCH", "an int >= 1")
         self._check(isinstance(self.VALIDATION_STEPS, (int, np.integer))
                     and self.VALIDATION_STEPS >= 0, "VALIDATION_STEPS", "an int >= 0")
@@ -165,6 +192,7 @@ class Config:
     def from_dict(cls, values):
         """Build a config from `to_dict()` output; derived values are recomputed."""
         derived = {"BATCH_SIZE", "IMAGE_SHAPE", "IMAGE_META_SIZE"} | set(cls._DERIVED)
+        derived |= {"MODEL", "PRESET"}  # what `write_run_config` adds to a run's config.json
         return cls(**{k: v for k, v in values.items() if k not in derived})
 
     _DERIVED = ()
@@ -232,6 +260,8 @@ class SemanticConfig(Config):
     LR_SCHEDULE = "plateau"
     # Stop after this many epochs without val_loss improvement (None: never).
     EARLY_STOPPING_PATIENCE = None
+    # None: Keras' "auto" (XLA on a GPU without tf.distribute); True / False force it.
+    JIT_COMPILE = None
 
     def validate(self):
         super().validate()

@@ -26,7 +26,7 @@ from kseg.models.fcn import build_fcn
 from kseg.models.mask_rcnn.model import MaskRCNN
 from kseg.models.mask_rcnn.training import LOSS_NAMES
 from kseg.models.unet import build_unet
-from kseg.train import compile_semantic
+from kseg.semantic.train import compile_semantic
 
 out = {"backend": keras.backend.backend()}
 keras.utils.set_random_seed(0)
@@ -45,7 +45,7 @@ for name, config, build in [
 
 from kseg.data.augment import default_augmentation
 from kseg.data.synthetic import SmokeScenesDataset
-from kseg.train import evaluate_semantic, train_semantic
+from kseg.semantic.train import evaluate_semantic, train_semantic
 
 config = UNetConfig(NUM_CLASSES=2, UNET_DEPTH=2, UNET_BASE_FILTERS=4, IMAGE_MIN_DIM=64,
                     IMAGE_MAX_DIM=64, IMAGES_PER_GPU=2, STEPS_PER_EPOCH=2, VALIDATION_STEPS=1,

@@ -133,7 +133,7 @@ def served(models, tmp_path_factory):
     for the two images; outputs maps "kind/index/output" to the SavedModel's arrays.
     """
     from kseg.export import export_saved_model
-    from kseg.semantic_eval import predict_semantic
+    from kseg.semantic.predict import predict_semantic
 
     root = tmp_path_factory.mktemp("served")
     images = [pattern(h, w, seed=i) for i, (h, w) in enumerate(SIZES)]

@@ -12,6 +12,10 @@
 Mistakes in what the user typed (a missing file, a bad annotation, an impossible
 config value) print one line `kseg: error: ...` and exit with status 2; `--debug`
 shows the traceback instead.
+
+The command line only parses arguments and calls the library (`kseg.models.runs`,
+`kseg.semantic.jobs`, `MaskRCNN`, `kseg.evaluate`, `kseg.export`). May import: all of
+kseg; nothing in kseg imports it.
 """
 
 import argparse
@@ -36,17 +40,11 @@ class CLIError(Exception):
 
 
 def user_errors():
-    """Exception types that mean "fix your input", reported without a traceback."""
-    from kseg.config import ConfigError
-    from kseg.data.dataset import DataError
-    from kseg.data.image_io import ImageReadError
-    from kseg.saving.checkpoint import CheckpointError
-    from kseg.utils.nonfinite import NonFiniteLossError
-    from kseg.weights import WeightsError
+    """Exception types that mean "fix your input", reported without a traceback
+    (`kseg.errors.user_errors` and `CLIError`)."""
+    from kseg.errors import user_errors as library_user_errors
 
-    return (CLIError, ConfigError, DataError, ImageReadError, FileNotFoundError,
-            NotADirectoryError, IsADirectoryError, WeightsError, CheckpointError,
-            NonFiniteLossError)
+    return (CLIError, *library_user_errors())
 
 
 def _import(module_name):

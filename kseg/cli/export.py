@@ -5,7 +5,8 @@
     kseg export fcn --weights logs/road.../kseg_road_0010.weights.h5 --format onnx --out road.onnx
 
 The model's settings come from the `config.json` that training wrote beside the
-checkpoint; `--config` (a JSON file or an inline JSON object) overrides or replaces
+checkpoint (`kseg.models.runs.load_inference_model`; `--weights` may also be a run
+folder); `--config` (a JSON file or an inline JSON object) overrides or replaces
 them. `--format saved_model` (default) writes a SavedModel folder that molds raw
 uint8 images inside the graph (see `kseg.export`); `onnx` / `tflite` write the bare
 network to one file. An existing non-empty `--out` is kept unless `--overwrite`.
@@ -43,61 +44,28 @@ def add_arguments(parser):
 
 
 def _checkpoint(args):
-    """The weights path for `--weights` (a path, 'last' or 'coco')."""
-    if args.weights == "last":
-        name = args.name or (None if args.model == "maskrcnn" else args.model)
-        if args.model == "maskrcnn":
-            from kseg.cli.maskrcnn_data import find_checkpoint
-
-            return str(find_checkpoint(args.logs, name))
-        from kseg.train import find_last
-
-        return str(find_last(args.logs, name))
+    """The weights path for `--weights` (a path, a run folder, 'last' or 'coco')."""
     if args.weights == "coco" and args.model == "maskrcnn":
         from kseg import weights
 
         return weights.get("mask_rcnn_coco")
-    if not Path(args.weights).is_file():
-        raise FileNotFoundError(f"weights file not found: {args.weights}")
-    return args.weights
+    from kseg.models.runs import resolve_checkpoint
 
-
-def _config(args, checkpoint):
-    """The model's config: run config.json values, then --config values."""
-    from kseg.cli import CLIError
-    from kseg.cli.maskrcnn_data import parse_overrides, run_config
-    from kseg.config import FCNConfig, UNetConfig
-    from kseg.models.mask_rcnn.config import MaskRCNNConfig
-
-    values = {**(run_config(checkpoint) or {}), **parse_overrides(args.config)}
-    if args.model == "maskrcnn" and args.weights == "coco" and not values:
-        from kseg.models.mask_rcnn.presets import CocoConfig
-        from kseg.weights import COCO_CLASS_NAMES
-
-        return CocoConfig(CLASS_NAMES=list(COCO_CLASS_NAMES))
-    if not values:
-        raise CLIError(f"{Path(checkpoint).parent / 'config.json'} not found, so the model's "
-                       f"settings are unknown; pass them with --config FILE_OR_JSON")
-    config_class = {"maskrcnn": MaskRCNNConfig, "fcn": FCNConfig, "unet": UNetConfig}
-    return config_class[args.model].from_dict(values)
+    name = args.name or (None if args.model == "maskrcnn" else args.model)
+    kind = "maskrcnn" if args.model == "maskrcnn" else "semantic"
+    return resolve_checkpoint(args.weights, args.logs, name, kind)
 
 
 def load_model(args):
     """(model, config): a `MaskRCNN` in inference mode or an FCN / U-Net keras.Model with
-    the checkpoint's weights."""
-    checkpoint = _checkpoint(args)
-    config = _config(args, checkpoint)
-    if args.model == "maskrcnn":
-        from kseg.models.mask_rcnn.model import MaskRCNN
+    the checkpoint's weights, rebuilt by `kseg.models.runs.load_inference_model` from the
+    run's config.json and --config."""
+    from kseg.cli.maskrcnn_data import parse_overrides
+    from kseg.models.runs import load_inference_model
 
-        model = MaskRCNN("inference", config, model_dir=args.logs)
-        model.load_weights(checkpoint, by_name=True)
-        return model, config
-    from kseg.cli.semantic import build_model
-    from kseg.saving.files import load_weights_atomic
-
-    model = build_model(config)
-    load_weights_atomic(model, checkpoint)
+    model, config, _ = load_inference_model(_checkpoint(args), parse_overrides(args.config),
+                                            weights=args.weights, kind=args.model,
+                                            one_image=False)
     return model, config
 
 

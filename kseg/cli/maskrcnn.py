@@ -7,24 +7,29 @@
     kseg predict maskrcnn --weights coco --images photos/ --out predictions/ --splash
 
 Training writes `config.json` (with CLASS_NAMES) beside its checkpoints in
-`--logs/<name><timestamp>/`; evaluate and predict rebuild the model from it.
-Datasets, configs and weights are resolved in `kseg.cli.maskrcnn_data`.
+`--logs/<name><timestamp>/`; evaluate and predict rebuild the model from it
+(`kseg.models.runs`). Options become datasets and configs in `kseg.cli.maskrcnn_data`;
+the work is the library's (`MaskRCNN.train`, `kseg.evaluate.evaluate_instances`).
 """
 
 from pathlib import Path
 
 from kseg.cli import CLIError
 from kseg.cli.maskrcnn_data import (
+    _option_overrides,
     default_name,
     find_checkpoint,
-    inference_config,
     list_images,
     load_data,
+    parse_overrides,
     run_config,
     train_config,
 )
+from kseg.cli.scaling import add_scaling_arguments
+from kseg.evaluate.instances import evaluate_instances, format_instance_report
+from kseg.models.runs import initial_weights, load_checked_weights
+from kseg.utils import runs
 
-COCO_HEAD_LAYERS = ("mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask")
 LAYERS = ("heads", "3+", "4+", "5+", "all")
 
 
@@ -90,39 +95,15 @@ def train_arguments(parser):
     parser.add_argument("--val-steps", type=int, default=None, help="VALIDATION_STEPS")
     parser.add_argument("--lr", type=float, default=None, help="LEARNING_RATE")
     parser.add_argument("--augment", action="store_true", help="flips, zoom, brightness/contrast")
+    add_scaling_arguments(parser)
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                         help="Keras fit verbosity (2 also lists the trainable layers)")
 
 
-# === Models and weights ===
-def initial_weights(choice, config, logs="logs"):
-    """(path, exclude) for --weights coco|imagenet|last|PATH; (None, ()) for none."""
-    from kseg import weights
-
-    if choice in (None, "none"):
-        return None, ()
-    if choice == "coco":
-        exclude = COCO_HEAD_LAYERS if config.NUM_CLASSES != 81 else ()
-        return weights.get("mask_rcnn_coco"), exclude
-    if choice == "imagenet":
-        return weights.get("resnet50_imagenet"), ()
-    if choice == "last":
-        return find_checkpoint(logs, config.NAME), ()
-    if not Path(choice).is_file():
-        raise FileNotFoundError(f"weights file not found: {choice} (expected coco, imagenet, "
-                                f"last, none or a .h5 path)")
-    return choice, ()
-
-
+# === Models and weights (the library's, under the names the CLI always had) ===
 def load_weights(model, path, exclude=(), verbose=True):
-    """Load `path` by layer name; a file that matches no layer is an error."""
-    report = model.load_weights(path, by_name=True, exclude=list(exclude))
-    if report is not None and not report.loaded:
-        raise CLIError(f"{path}: no layer of the model matched this weights file; is the "
-                       f"config (--config, BACKBONE, sizes) the one it was trained with?")
-    if verbose and report is not None:
-        print(report.summary())
-    return report
+    """Load `path` by layer name (`kseg.models.runs.load_checked_weights`)."""
+    return load_checked_weights(model, path, exclude, verbose)
 
 
 def inference_model(config, checkpoint, verbose=True):
@@ -130,7 +111,7 @@ def inference_model(config, checkpoint, verbose=True):
     from kseg.models.mask_rcnn.model import MaskRCNN
 
     model = MaskRCNN("inference", config, model_dir=str(Path(checkpoint).parent))
-    load_weights(model, checkpoint, verbose=verbose)
+    load_checked_weights(model, checkpoint, verbose=verbose)
     return model
 
 
@@ -140,9 +121,8 @@ def write_run_config(model):
         model.set_log_dir()
     from kseg.saving.checkpoint import check_writable
 
-    path = check_writable(model.log_dir) / "config.json"
-    model.config.to_json(path)
-    return path
+    check_writable(model.log_dir)
+    return runs.write_run_config(model.config, model.log_dir)
 
 
 # === Commands ===
@@ -164,7 +144,6 @@ def train(args):
     model = MaskRCNN("training", config, args.logs)
     if path is not None:
         load_weights(model, path, exclude)
-    write_run_config(model)
     layers = args.layers or ("heads" if args.weights in ("coco", "imagenet") else "all")
     augmentation = default_augmentation("instance", seed=args.seed) if args.augment else None
     print(f"Training {layers} layers of {config.NAME} ({config.NUM_CLASSES} classes, "
@@ -176,54 +155,21 @@ def train(args):
     return last
 
 
-def evaluate_model(model, dataset, image_ids, iou=0.5, verbose=0):
-    """mAP@iou (masks and boxes) and COCO AP of `model` on `dataset` as one dict."""
-    from kseg.evaluate import coco_evaluate, evaluate_dataset_map
-
-    image_ids = [int(i) for i in image_ids]
-    detections = []
-
-    def detect(images):
-        results = model.detect(images)
-        detections.extend(results)
-        return results
-
-    result = evaluate_dataset_map(detect, dataset, image_ids, iou_threshold=iou,
-                                  verbose=verbose, batch_size=1)
-    coco = coco_evaluate(dataset, dict(zip(image_ids, detections)), image_ids)
-    tag = int(round(100 * iou))
-    return {"mask_map": result["mask_map"], "box_map": result["box_map"],
-            f"mask_map{tag}": result["mask_map"], f"box_map{tag}": result["box_map"],
-            "iou_threshold": iou, "num_images": result["num_images"], "coco": coco,
-            "per_image": result["per_image"]}
-
-
-def format_report(result):
-    """mAP lines and a COCO AP table (rows AP, AP50, ..., columns bbox, segm)."""
-    from kseg.evaluate import COCO_STAT_NAMES, format_table
-
-    iou = result["iou_threshold"]
-    lines = [f"mask mAP@{iou:g}: {result['mask_map']:.4f}",
-             f"box  mAP@{iou:g}: {result['box_map']:.4f}",
-             f"({result['num_images']} images with ground truth)", ""]
-    rows = [[name, result["coco"]["bbox"][name], result["coco"]["segm"][name]]
-            for name in COCO_STAT_NAMES]
-    lines.append(format_table(rows, ["COCO", "bbox", "segm"]))
-    return "\n".join(lines)
+evaluate_model = evaluate_instances  # the names the samples used before kseg.evaluate had them
+format_report = format_instance_report
 
 
 def evaluate(args):
     """`kseg evaluate maskrcnn`: returns the metrics dict."""
     from kseg.evaluate import write_json
 
-    checkpoint = _inference_checkpoint(args, default_name(args))
-    config = inference_config(args, checkpoint)
+    model, config, checkpoint = _inference_model(args, _inference_checkpoint(
+        args, default_name(args)))
     names = getattr(config, "CLASS_NAMES", None)
     dataset, _ = load_data(args, "val", names[1:] if names else None, config.IMAGE_MAX_DIM)
     if dataset is None:
         raise CLIError(f"{args.dataset}: no validation data found; pass --subset NAME")
     image_ids = list(dataset.image_ids)[:args.limit] if args.limit else list(dataset.image_ids)
-    model = inference_model(config, checkpoint)
     result = evaluate_model(model, dataset, image_ids, iou=args.iou, verbose=1)
     result["checkpoint"] = str(checkpoint)
     print(format_report(result))
@@ -239,9 +185,8 @@ def predict(args):
     from kseg.evaluate import detections_to_coco_results, write_json
 
     checkpoint = _inference_checkpoint(args, args.name)
-    config = inference_config(args, checkpoint)
     files = list_images(args.images)
-    model = inference_model(config, checkpoint)
+    model, config, checkpoint = _inference_model(args, checkpoint)
     names = list(getattr(config, "CLASS_NAMES", None) or
                  ["BG", *(f"class_{i}" for i in range(1, config.NUM_CLASSES))])
     out = Path(args.out)
@@ -262,17 +207,25 @@ def predict(args):
     return out
 
 
+def _inference_model(args, checkpoint):
+    """(inference MaskRCNN, config, checkpoint) of --weights, rebuilt from its run folder by
+    `kseg.models.runs.load_inference_model` with the plain options and --config applied."""
+    from kseg.models.runs import load_inference_model
+
+    overrides = {**_option_overrides(args), **parse_overrides(args.config)}
+    return load_inference_model(checkpoint, overrides,
+                                weights=args.weights, kind="maskrcnn", verbose=True)
+
+
 def _inference_checkpoint(args, name):
-    """The weights path of evaluate/predict: 'coco', 'last' or a path."""
+    """The weights path of evaluate/predict: 'coco', 'last', a run folder or a path."""
     if args.weights == "coco":
         from kseg import weights
 
         return weights.get("mask_rcnn_coco")
-    if args.weights == "last":
-        return find_checkpoint(args.logs, name)
-    if not Path(args.weights).is_file():
-        raise FileNotFoundError(f"weights file not found: {args.weights}")
-    return args.weights
+    from kseg.models.runs import resolve_checkpoint
+
+    return resolve_checkpoint(args.weights, args.logs, name, kind="maskrcnn")
 
 
 def _unique_stems(files):

@@ -1,4 +1,4 @@
-"""Datasets, configs and checkpoints behind `kseg ... maskrcnn` (also used by the samples).
+"""The options of `kseg ... maskrcnn` turned into datasets and configs.
 
 Dataset sources (`--dataset`): "shapes" (generated), a folder of VIA exports
 (`<folder>/<subset>/via_region_data.json`, or one JSON in `<folder>` split by
@@ -8,16 +8,19 @@ Configs: a run's `config.json` (written beside its checkpoints) when resuming or
 predicting; otherwise a preset from `kseg.models.mask_rcnn.presets` (ShapesConfig
 for shapes, FineTuneConfig with coco/imagenet weights, SmallDataConfig from
 scratch), then the command-line options, then `--config` JSON overrides.
+Checkpoints and run configs are found by `kseg.utils.runs`, inference configs built by
+`kseg.models.runs`.
 """
 
-import json
 import re
 from pathlib import Path
 
 from kseg.cli import CLIError
+from kseg.cli.scaling import scaling_overrides
 from kseg.data.dataset import DataError
+from kseg.data.image_io import IMAGE_EXTENSIONS  # noqa: F401 (kept for old imports)
+from kseg.utils import runs
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _GENERIC_DIRS = {"dataset", "datasets", "data", "train", "val", "images", "annotations"}
 
 
@@ -35,44 +38,23 @@ def default_name(args):
 
 
 def find_checkpoint(logs, name=None):
-    """The last checkpoint of run `name` in `logs`, or of the newest run when name is None."""
-    from kseg.models.mask_rcnn import checkpoints
-
-    if name:
-        return checkpoints.find_last(logs, name)
-    found = sorted(Path(logs).glob("*/mask_rcnn_*_[0-9][0-9][0-9][0-9].h5"),
-                   key=lambda p: (p.stat().st_mtime, p.name))
-    if not found:
-        raise FileNotFoundError(f"no Mask R-CNN checkpoint in {Path(logs).resolve()}: train "
-                                f"first (kseg train maskrcnn) or pass --weights PATH")
-    return str(found[-1])
+    """The last checkpoint of run `name` in `logs`, or of the newest run when name is None
+    (`kseg.utils.runs.find_checkpoint`)."""
+    return runs.find_checkpoint(logs, name, kind="maskrcnn")
 
 
 def run_config(checkpoint):
-    """The `config.json` values of the run that wrote `checkpoint`, or None."""
-    path = Path(checkpoint).parent / "config.json"
-    if not path.is_file():
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """The `config.json` values of the run that wrote `checkpoint`, or None
+    (`kseg.utils.runs.read_run_config`)."""
+    return runs.read_run_config(checkpoint)
 
 
 def parse_overrides(text):
-    """`--config`: a JSON object, or the path of a JSON file, as a dict."""
-    if not text:
-        return {}
-    source = text
-    if not text.lstrip().startswith("{"):
-        if not Path(text).is_file():
-            raise FileNotFoundError(f"--config {text}: neither a JSON object nor a file")
-        text = Path(text).read_text(encoding="utf-8")
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise CLIError(f"--config {source}: invalid JSON ({e.msg}, column {e.colno})") from e
-    if not isinstance(values, dict):
-        raise CLIError(f'--config {source}: expected a JSON object like {{"IMAGES_PER_GPU": 1}}')
-    return values
+    """`--config`: a JSON object, or the path of a JSON file, as a dict
+    (`kseg.models.runs.read_overrides`)."""
+    from kseg.models.runs import read_overrides
+
+    return read_overrides(text)
 
 
 # === Configs ===
@@ -89,6 +71,7 @@ def _option_overrides(args):
         out["LEARNING_RATE"] = args.lr
     if getattr(args, "min_confidence", None) is not None:
         out["DETECTION_MIN_CONFIDENCE"] = args.min_confidence
+    out.update(scaling_overrides(args))
     return out
 
 
@@ -106,39 +89,24 @@ def preset_for(args):
 def train_config(args, dataset, name=None, base=None, preset=None, weights=None):
     """Training config: `base` (a run's config.json values) or `preset` (default
     `preset_for(args)`), then NAME (unless None), the classes of `dataset`, ResNet-50 for
-    ImageNet weights (`weights`, default `args.weights`), the plain options and --config."""
-    from kseg.models.mask_rcnn.config import MaskRCNNConfig
+    ImageNet weights (`weights`, default `args.weights`), the plain options and --config
+    (`kseg.models.runs.training_config`)."""
+    from kseg.models.runs import training_config
 
-    overrides = {"NUM_CLASSES": dataset.num_classes, "CLASS_NAMES": list(dataset.class_names)}
-    if name is not None:
-        overrides["NAME"] = name
-    if (weights or args.weights) == "imagenet":
-        overrides["BACKBONE"] = "resnet50"
+    overrides = {} if name is None else {"NAME": name}
     overrides.update(_option_overrides(args))
     overrides.update(parse_overrides(args.config))
-    if base is not None:
-        return MaskRCNNConfig.from_dict({**base, **overrides})
-    return (preset or preset_for(args))(**overrides)
+    return training_config(preset or preset_for(args), dataset, base, overrides,
+                           weights or args.weights)
 
 
 def inference_config(args, checkpoint):
-    """Inference config (one image per batch) of the run that wrote `checkpoint`."""
-    from kseg.models.mask_rcnn.config import MaskRCNNConfig
+    """Inference config (one image per batch) of the run that wrote `checkpoint`, with the
+    plain options and --config applied (`kseg.models.runs.inference_config`)."""
+    from kseg.models.runs import inference_config as library_inference_config
 
-    overrides = {"IMAGES_PER_GPU": 1, "GPU_COUNT": 1, **_option_overrides(args)}
-    overrides.update(parse_overrides(args.config))
-    base = run_config(checkpoint)
-    if base is not None:
-        return MaskRCNNConfig.from_dict({**base, **overrides})
-    if args.weights == "coco":
-        from kseg.models.mask_rcnn.presets import CocoConfig
-        from kseg.weights import COCO_CLASS_NAMES
-
-        return CocoConfig(**{"CLASS_NAMES": list(COCO_CLASS_NAMES), **overrides})
-    if "NUM_CLASSES" in overrides:
-        return MaskRCNNConfig(**overrides)
-    raise CLIError(f"{Path(checkpoint).parent / 'config.json'} not found, so the model's "
-                   f"settings are unknown; pass them with --config '{{\"NUM_CLASSES\": 2, ...}}'")
+    overrides = {**_option_overrides(args), **parse_overrides(args.config)}
+    return library_inference_config(checkpoint, overrides, weights=args.weights)
 
 
 # === Datasets ===
@@ -222,16 +190,7 @@ def _coco_data(args, which):
 
 
 def list_images(items):
-    """Image files named by `items` (files or folders, folders sorted by name)."""
-    files = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"{item}: no such image file or folder")
-    if not files:
-        raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {', '.join(items)}")
-    return files
+    """Image files named by `items` (files or folders): `kseg.data.list_images`."""
+    from kseg.data.image_io import list_images as library_list_images
+
+    return library_list_images(items)

@@ -5,7 +5,7 @@
     kseg predict unet --weights logs/unet.../kseg_unet_0010.weights.h5 --images pics/ --out out/
 
 `kseg.cli` calls `add_arguments(command, subparser)` and `run(command, args)`
-(`args.model` is "fcn" or "unet"). Training writes `config.json` beside its
+(`args.model` is "fcn" or "unet"); the work is `kseg.semantic.jobs`'. Training writes `config.json` beside its
 checkpoints; evaluate / predict rebuild the model from it.
 
 Datasets (`--format`, detected when omitted): "camvid" (SegNet layout, its train and
@@ -19,13 +19,13 @@ of the groups are drawn with `--seed`. The split is printed. `evaluate` (and the
 `train`) prints the trivial priors on the same validation images beside the model.
 """
 
-import time
 from pathlib import Path
 
-import numpy as np
-
+from kseg.cli.scaling import add_scaling_arguments, scaling_overrides
 from kseg.config import FCNConfig, UNetConfig
-from kseg.saving.files import load_weights_atomic
+from kseg.data.splits import grouped_split, sequential_split  # noqa: F401 (old names)
+from kseg.models import runs
+from kseg.semantic import jobs
 
 MODELS = {"fcn": FCNConfig, "unet": UNetConfig}
 FORMATS = ("folder", "camvid", "kitti")
@@ -89,6 +89,7 @@ def _train_arguments(parser):
     parser.add_argument("--foreground-prior", type=float, default=None,
                         help="unet, 2 classes: initial foreground probability (e.g. 0.05)")
     parser.add_argument("--no-augment", action="store_true", help="no flips / zoom / color")
+    add_scaling_arguments(parser)
 
 
 # === Data ===
@@ -100,28 +101,6 @@ def detect_format(path):
     if any((path / f"{split}annot").is_dir() for split in ("val", "train", "test")):
         return "camvid"
     return "folder"
-
-
-def sequential_split(dataset, val_fraction=0.2):
-    """(train, val) with the LAST `val_fraction` of the images (sorted by path) in val.
-
-    Kept for code that used it; frames of one video are near-duplicates even a block
-    apart, so prefer `kseg.data.group_split` (by drive) for honest validation.
-    """
-    from kseg.data.splits import subset_dataset
-
-    order = sorted(dataset.image_ids, key=dataset.image_reference)
-    count = max(1, int(round(len(order) * val_fraction)))
-    return subset_dataset(dataset, sorted(order[:-count])), subset_dataset(dataset,
-                                                                           sorted(order[-count:]))
-
-
-def grouped_split(dataset, val_fraction=0.2, seed=0):
-    """(train, val) by groups of images whose file stems share the prefix before the first
-    "_" (tiles of one photo stay together): `kseg.data.group_split`."""
-    from kseg.data.splits import group_split
-
-    return group_split(dataset, val_fraction, seed)
 
 
 def parse_groups(text):
@@ -203,141 +182,38 @@ def make_config(args, class_names, **overrides):
                       UNET_DEPTH=args.depth, UNET_FOREGROUND_PRIOR=args.foreground_prior)
     if args.weights == "imagenet":
         fields["ENCODER_WEIGHTS"] = "imagenet"
+    fields.update(scaling_overrides(args))
     fields.update(overrides)
     return MODELS[args.model](**fields)
 
 
 def resolve_checkpoint(weights, logs, name):
-    """A checkpoint path from "last" or a path (FileNotFoundError if missing)."""
-    from kseg.train import find_last
-
-    path = find_last(logs, name) if weights == "last" else Path(weights)
-    if not path.exists():
-        raise FileNotFoundError(f"weights file not found: {path}")
-    return path
+    """A checkpoint path from "last", a run folder or a path (FileNotFoundError if missing)."""
+    return Path(runs.resolve_checkpoint(weights, logs, name))
 
 
 def load_run_config(config_class, checkpoint):
-    """The `config.json` saved beside `checkpoint` as `config_class` (None if absent)."""
-    path = Path(checkpoint).parent / "config.json"
-    return config_class.from_json(path) if path.exists() else None
+    """The `config.json` saved beside `checkpoint` as `config_class` (None if absent), for
+    evaluating or predicting on one device (the run's DISTRIBUTION is dropped)."""
+    config = runs.load_run_config(checkpoint, config_class=config_class)
+    if config is None:
+        return None
+    return type(config).from_dict({**config.to_dict(), "DISTRIBUTION": None, "GPU_COUNT": 1})
 
 
-def build_model(config):
-    """FCN for an FCNConfig, U-Net for a UNetConfig."""
-    if isinstance(config, FCNConfig):
-        from kseg.models.fcn import build_fcn
-
-        return build_fcn(config)
-    from kseg.models.unet import build_unet
-
-    return build_unet(config)
-
-
-# === Commands ===
-def train_command(config, train, val, epochs, logs="logs", weights=None,
-                  augmentation="default", verbose=2, flip=False):
-    """Train (resuming from `weights` "last" / a path), then evaluate on `val` at original
-    size and print the table beside the trivial priors (`report`). `augmentation`:
-    "default" (`default_augmentation("semantic")`), None, or anything
-    `apply_augmentation` takes; `flip`: test-time flips. Returns (history, results)."""
-    from kseg.data.augment import default_augmentation
-    from kseg.train import InMemoryDataset, evaluate_semantic, train_semantic
-
-    model = build_model(config)
-    if isinstance(augmentation, str) and augmentation == "default":
-        augmentation = default_augmentation("semantic", seed=config.SEED)
-    start = time.time()
-    history = train_semantic(model, config, InMemoryDataset(train, config), val, epochs=epochs,
-                             model_dir=logs, augmentation=augmentation, weights=weights,
-                             verbose=verbose)
-    print(f"trained in {time.time() - start:.0f} s; checkpoints in {history.log_dir}")
-    results = evaluate_semantic(model, val, config, flip=flip)
-    report(results, config, train, val, flip)
-    if val is not None and len(val.image_ids):
-        path = write_overview(model, config, val, Path(history.log_dir) / "val_overview.png")
-        print(f"wrote {path} (image / ground truth / prediction)")
-    return history, results
-
-
-def write_overview(model, config, dataset, path, count=4, candidates=40):
-    """`save_semantic_comparison_png` of the `count` images with the most foreground among
-    the first `candidates` of `dataset` (so rare classes show); returns `path`."""
-    from kseg.semantic_eval import predict_semantic
-    from kseg.visualize import save_semantic_comparison_png
-
-    ids = list(dataset.image_ids)[:candidates]
-    masks = {i: dataset.load_semantic_mask(i) for i in ids}
-    chosen = sorted(ids, key=lambda i: -float(np.mean(masks[i] > 0)))[:count]
-    images = [dataset.load_image(i) for i in chosen]
-    predictions, _ = predict_semantic(model, config, images)
-    rows = [(image, masks[i], pred) for image, i, pred in zip(images, chosen, predictions)]
-    names = config.CLASS_NAMES or [f"class_{k}" for k in range(config.NUM_CLASSES)]
-    return save_semantic_comparison_png(path, rows, names)
-
-
-def report(results, config, train, val, flip=False):
-    """Print the model's table and, when `train` is given, the model beside the trivial
-    priors on `val` (`trivial_priors`); adds them to `results["priors"]`."""
-    from kseg.semantic_eval import comparison_table, results_table, trivial_priors
-
-    print(results_table(results))
-    if train is None or val is None or not len(val.image_ids):
-        return results
-    priors = trivial_priors(train, val, config.IGNORE_INDEX)
-    names = {"all_background": "all background", "all_foreground": "all foreground",
-             "mean_mask": "mean training mask"}
-    rows = {"model" + (" (test-time flip)" if flip else ""): results,
-            **{names[key]: value for key, value in priors.items()}}
-    print(f"\non the {len(val.image_ids)} validation images:\n{comparison_table(rows)}")
-    results["priors"] = {key: {k: value[k] for k in ("iou", "mean_iou", "pixel_accuracy")}
-                         for key, value in priors.items()}
-    return results
+build_model = runs.build_semantic_model  # the CLI's old names of the library's operations
+train_command = jobs.train_and_evaluate
 
 
 def evaluate_command(config, val, checkpoint, out=None, train=None, flip=False):
-    """Evaluate `checkpoint` on `val` at original size (`flip`: test-time flips); print the
-    table beside the trivial priors when `train` is given; write JSON `out`."""
-    from kseg.evaluate.semantic import write_json
-    from kseg.train import evaluate_semantic
-
-    model = build_model(config)
-    load_weights_atomic(model, checkpoint)
-    results = evaluate_semantic(model, val, config, flip=flip)
-    results["weights"] = str(checkpoint)
-    report(results, config, train, val, flip)
-    if out:
-        write_json(results, out)
-        print(f"wrote {out}")
-    return results
+    """`kseg.semantic.jobs.evaluate_checkpoint` with the given config (`train`: print the
+    trivial priors beside the model; `flip`: test-time flips)."""
+    return jobs.evaluate_checkpoint(checkpoint, val, out, config=config, train=train, flip=flip)
 
 
 def predict_command(config, checkpoint, image_dir, out_dir):
-    """Overlay PNGs (`<stem>_overlay.png`) and mask PNGs (`<stem>_mask.png`: 0/255 for a
-    binary model, else class indices) for every image in `image_dir`."""
-    from PIL import Image
-
-    from kseg.data.folder import IMAGE_EXTENSIONS
-    from kseg.data.image_io import read_image
-    from kseg.semantic_eval import predict_semantic
-    from kseg.utils.io import atomic_path
-    from kseg.visualize import save_overlay_png
-
-    model = build_model(config)
-    load_weights_atomic(model, checkpoint)
-    names = config.CLASS_NAMES or [f"class_{i}" for i in range(config.NUM_CLASSES)]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = sorted(p for p in Path(image_dir).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    for path in paths:
-        image = read_image(path)
-        class_map = predict_semantic(model, config, [image], batch_size=1)[0][0]
-        save_overlay_png(out_dir / f"{path.stem}_overlay.png", image, class_map, names)
-        mask = class_map * 255 if config.NUM_CLASSES == 2 else class_map
-        with atomic_path(out_dir / f"{path.stem}_mask.png") as tmp:
-            Image.fromarray(mask.astype(np.uint8)).save(tmp)
-    print(f"wrote {2 * len(paths)} PNG files to {out_dir}")
-    return paths
+    """`kseg.semantic.jobs.predict_folder` with the given config."""
+    return jobs.predict_folder(checkpoint, image_dir, out_dir, config=config)
 
 
 def run(command, args):
@@ -346,19 +222,16 @@ def run(command, args):
         _run_train(args)
         return 0
     checkpoint = resolve_checkpoint(args.weights, args.logs, args.name or args.model)
-    config = load_run_config(MODELS[args.model], checkpoint)
-    if config is None:
-        raise FileNotFoundError(f"no config.json beside {checkpoint}; evaluate / predict need "
-                                f"the config saved by `kseg train`.")
     if command == "evaluate":
         train, val = load_semantic_data(args, args.model)
-        evaluate_command(config, val, checkpoint, args.out, train, args.tta_flip)
+        jobs.evaluate_checkpoint(checkpoint, val, args.out, kind=args.model, train=train,
+                                 flip=args.tta_flip)
     elif command == "predict":
         if not args.out:
             from kseg.cli import CLIError
 
             raise CLIError("predict needs --out <folder> for the PNG files")
-        predict_command(config, checkpoint, args.images, args.out)
+        jobs.predict_folder(checkpoint, args.images, args.out, kind=args.model)
     else:
         raise ValueError(f"unknown command {command!r}; expected train, evaluate or predict")
     return 0
@@ -371,7 +244,9 @@ def _run_train(args):
     resume = args.weights not in ("none", "imagenet", None)
     if resume:
         checkpoint = resolve_checkpoint(args.weights, args.logs, args.name or args.model)
-        config = load_run_config(MODELS[args.model], checkpoint) or config
+        saved = load_run_config(MODELS[args.model], checkpoint)
+        if saved is not None:  # the run's settings on this invocation's devices
+            config = type(saved).from_dict({**saved.to_dict(), **scaling_overrides(args)})
     config.STEPS_PER_EPOCH = args.steps or max(1, len(train.image_ids) // config.BATCH_SIZE)
     config.VALIDATION_STEPS = max(1, len(val.image_ids) // config.BATCH_SIZE)
     return train_command(config, train, val, args.epochs, args.logs,

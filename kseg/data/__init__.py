@@ -2,6 +2,8 @@
 
 Keras-dependent pipelines (`SemanticSequence`, `make_semantic_tf_dataset`,
 `load_semantic_sample`) are imported on first use, so `import kseg.data` stays light.
+
+May import: kseg.config, kseg.ops, kseg.utils (never kseg.models, kseg.cli or anything above).
 """
 
 import importlib
@@ -11,14 +13,16 @@ from kseg.data.camvid import CAMVID_CLASSES, CamVidDataset, load_camvid
 from kseg.data.coco import CocoDataset, load_coco
 from kseg.data.dataset import DataError, Dataset
 from kseg.data.folder import SemanticFolderDataset, instances_from_class_map, load_mask_folder
-from kseg.data.image_io import ImageReadError, read_image, read_label
+from kseg.data.image_io import ImageReadError, list_images, read_image, read_label
 from kseg.data.kitti import KittiRoadDataset, load_kitti_road
 from kseg.data.shapes import ShapesDataset
 from kseg.data.splits import (
     describe_split,
     file_prefix,
     group_split,
+    grouped_split,
     image_groups,
+    sequential_split,
     split_dataset,
     split_groups,
     split_ids,
@@ -40,10 +44,10 @@ __all__ = ["CAMVID_CLASSES", "CamVidDataset", "CocoDataset", "DataError", "Datas
            "ImageReadError", "KittiRoadDataset", "RoadScenesDataset", "SemanticFolderDataset",
            "ShapesDataset", "SmokeScenesDataset", "ViaDataset", "apply_augmentation",
            "default_augmentation", "instances_from_class_map", "load_camvid", "load_coco",
-           "load_kitti_road", "load_mask_folder", "load_via", "read_image", "read_label",
-           "split_dataset", "split_ids", "subset_dataset", "describe_split", "file_prefix",
-           "group_split", "image_groups", "split_groups", "scene_augmentation", "RandomHaze",
-           *_LAZY]
+           "grouped_split", "list_images", "load_kitti_road", "load_mask_folder", "load_via",
+           "read_image", "read_label", "sequential_split", "split_dataset", "split_ids",
+           "subset_dataset", "describe_split", "file_prefix", "group_split", "image_groups",
+           "split_groups", "scene_augmentation", "RandomHaze", *_LAZY]
 
 
 def __getattr__(name):

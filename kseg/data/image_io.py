@@ -104,3 +104,31 @@ def read_label(path, image_id=None):
     if array.ndim == 3 and array.shape[-1] == 2:
         array = array[..., 0]
     return array
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def list_images(items):
+    """Image files named by `items` (files or folders, folders sorted by name) as Paths.
+
+    Raises FileNotFoundError for a missing item, `DataError` when no image is found.
+    """
+    from pathlib import Path
+
+    from kseg.data.dataset import DataError
+
+    items = [items] if isinstance(items, (str, os.PathLike)) else list(items)
+    files = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{item}: no such image file or folder")
+    if not files:
+        raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in "
+                        f"{', '.join(map(str, items))}")
+    return files

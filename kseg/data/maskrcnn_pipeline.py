@@ -33,7 +33,7 @@ from kseg.data.molding import (
     resize_mask,
 )
 from kseg.data.rpn_targets import match_anchors, sample_rpn_targets
-from kseg.models.mask_rcnn.anchors import config_anchors
+from kseg.ops.anchors import config_anchors
 
 INPUT_NAMES = ("input_image", "input_image_meta", "input_rpn_match", "input_rpn_bbox",
                "input_gt_class_ids", "input_gt_boxes", "input_gt_masks")

@@ -129,3 +129,21 @@ def describe_split(train, val, limit=12):
 def _preview(names, limit=12):
     more = f" ... ({len(names)} in all)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
+
+
+def sequential_split(dataset, val_fraction=0.2):
+    """(train, val) with the LAST `val_fraction` of the images (sorted by path) in val.
+
+    Kept for code that used it; frames of one video are near-duplicates even a block
+    apart, so prefer `group_split` (by drive) for honest validation.
+    """
+    order = sorted(dataset.image_ids, key=dataset.image_reference)
+    count = max(1, int(round(len(order) * val_fraction)))
+    return subset_dataset(dataset, sorted(order[:-count])), subset_dataset(dataset,
+                                                                           sorted(order[-count:]))
+
+
+def grouped_split(dataset, val_fraction=0.2, seed=0):
+    """(train, val) by groups of images whose file stems share the prefix before the first
+    "_" (tiles of one photo stay together): `group_split` with its default key."""
+    return group_split(dataset, val_fraction, seed)

@@ -2,6 +2,13 @@
 
 ``kseg.evaluate.compute_ap`` etc. keep Matterport ``mrcnn/utils.py``
 signatures and return values.
+
+    matching.py    box / mask overlaps, matches, AP (Matterport's utils)
+    coco.py        COCO AP through pycocotools
+    instances.py   an instance model over a dataset: mAP + COCO AP, and its report
+    semantic.py    confusion matrices, IoU, dice, KITTI MaxF, tables and JSON
+
+May import: kseg.data, kseg.utils (models are passed in, never imported).
 """
 
 from .coco import (
@@ -10,6 +17,7 @@ from .coco import (
     coco_evaluate,
     detections_to_coco_results,
 )
+from .instances import evaluate_instances, format_instance_report
 from .matching import (
     _extract_bboxes as _extract_bboxes,
 )
@@ -48,6 +56,8 @@ __all__ = [
     "detections_to_coco_results",
     "dice_per_class",
     "evaluate_dataset_map",
+    "evaluate_instances",
+    "format_instance_report",
     "format_table",
     "iou_per_class",
     "kitti_road_maxf",

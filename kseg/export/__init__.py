@@ -5,6 +5,9 @@
     export_onnx(unet, "unet.onnx")
 
 See `kseg.export.saved_model` for the signatures and outputs.
+
+May import: kseg.config, kseg.ops, kseg.data, kseg.saving, kseg.models, kseg.utils
+(never kseg.cli).
 """
 
 from kseg.export.onnx import export_onnx, export_tflite

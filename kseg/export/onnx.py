@@ -6,7 +6,7 @@
 Unlike `export_saved_model`, these hold only the Keras graph: FCN / U-Net take raw
 RGB 0..255 float32 (normalization is inside the model) and return the model output
 [B, H, W, C] (probabilities, or logits for OUTPUT_ACTIVATION="logits"). Mold and
-unmold as `kseg.semantic_eval.predict_semantic` does. A Mask R-CNN ONNX file
+unmold as `kseg.semantic.predict.predict_semantic` does. A Mask R-CNN ONNX file
 holds the inference graph: inputs `input_image` [B, S, S, 3] (molded: `mold_inputs`)
 and `input_image_meta` [B, IMAGE_META_SIZE]; outputs named as the Keras model's
 ("detections", "mrcnn_class_out", "mrcnn_bbox_out", "mrcnn_mask_out", "rpn_rois",

@@ -1,4 +1,4 @@
-"""FCN / U-Net serving graph: `kseg.semantic_eval.predict_semantic` in TensorFlow.
+"""FCN / U-Net serving graph: `kseg.semantic.predict.predict_semantic` in TensorFlow.
 
 Outputs of `serve(images [B, H, W, 3] uint8)`:
     class_map      [B, H, W] int32, argmax of `probabilities`

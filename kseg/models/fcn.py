@@ -125,11 +125,16 @@ def FCN(variant="fcn8s", backbone="vgg16", num_classes=21, input_shape=(None, No
 def build_fcn(config, input_shape=None):
     """An FCN from an `FCNConfig` (FCN_VARIANT, BACKBONE, NUM_CLASSES, OUTPUT_ACTIVATION,
     ENCODER_WEIGHTS, ENCODER_FREEZE, ENCODER_WIDTH, FCN_FC_FILTERS, FCN_DROPOUT,
-    FCN_COORD_CHANNELS)."""
-    return FCN(
-        variant=config.FCN_VARIANT, backbone=config.BACKBONE, num_classes=config.NUM_CLASSES,
-        input_shape=input_shape or (None, None, config.IMAGE_CHANNEL_COUNT),
-        output_activation=config.OUTPUT_ACTIVATION, encoder_weights=config.ENCODER_WEIGHTS,
-        encoder_freeze=config.ENCODER_FREEZE, encoder_width=config.ENCODER_WIDTH,
-        fc_filters=config.FCN_FC_FILTERS, dropout=config.FCN_DROPOUT,
-        coord_channels=bool(getattr(config, "FCN_COORD_CHANNELS", False)), name=config.NAME)
+    FCN_COORD_CHANNELS), built under the config's DISTRIBUTION strategy and MIXED_PRECISION
+    policy."""
+    from kseg import distribute
+
+    with distribute.scope(config):
+        model = FCN(
+            variant=config.FCN_VARIANT, backbone=config.BACKBONE, num_classes=config.NUM_CLASSES,
+            input_shape=input_shape or (None, None, config.IMAGE_CHANNEL_COUNT),
+            output_activation=config.OUTPUT_ACTIVATION, encoder_weights=config.ENCODER_WEIGHTS,
+            encoder_freeze=config.ENCODER_FREEZE, encoder_width=config.ENCODER_WIDTH,
+            fc_filters=config.FCN_FC_FILTERS, dropout=config.FCN_DROPOUT,
+            coord_channels=bool(getattr(config, "FCN_COORD_CHANNELS", False)), name=config.NAME)
+    return distribute.prepare_model(model, config)

@@ -27,7 +27,7 @@ import math
 import keras
 
 from kseg.models.backbones import ENCODERS, build_encoder, encoder_features
-from kseg.models.normalization import BatchNorm
+from kseg.models.normalization import BatchNormalization
 from kseg.models.semantic_layers import (
     CropToMatch,
     InputNormalization,
@@ -88,7 +88,7 @@ def conv_block(x, filters, name, padding="same", batchnorm=True):
         x = keras.layers.Conv2D(filters, 3, padding=padding, use_bias=not batchnorm,
                                 kernel_initializer="he_normal", name=f"{name}_conv{index}")(x)
         if batchnorm:
-            x = BatchNorm(momentum=BN_MOMENTUM, name=f"{name}_bn{index}")(x)
+            x = BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn{index}")(x)
         x = keras.layers.Activation("relu", name=f"{name}_relu{index}")(x)
     return x
 
@@ -217,14 +217,18 @@ class _VectorBias(keras.initializers.Initializer):
 def build_unet(config, input_shape=None):
     """A U-Net from a `UNetConfig` (NUM_CLASSES, UNET_DEPTH, UNET_BASE_FILTERS, UNET_PADDING,
     UNET_BATCHNORM, UNET_DROPOUT, UNET_FOREGROUND_PRIOR, BACKBONE, OUTPUT_ACTIVATION,
-    ENCODER_*)."""
-    return UNet(
-        num_classes=config.NUM_CLASSES, depth=config.UNET_DEPTH,
-        base_filters=config.UNET_BASE_FILTERS, padding=config.UNET_PADDING,
-        backbone=config.BACKBONE, output_activation=config.OUTPUT_ACTIVATION,
-        input_shape=input_shape or (None, None, config.IMAGE_CHANNEL_COUNT),
-        batchnorm=config.UNET_BATCHNORM, dropout=config.UNET_DROPOUT,
-        encoder_weights=config.ENCODER_WEIGHTS, encoder_freeze=config.ENCODER_FREEZE,
-        encoder_width=config.ENCODER_WIDTH, foreground_prior=config.UNET_FOREGROUND_PRIOR,
-        name=config.NAME)
+    ENCODER_*), built under the config's DISTRIBUTION strategy and MIXED_PRECISION policy."""
+    from kseg import distribute
+
+    with distribute.scope(config):
+        model = UNet(
+            num_classes=config.NUM_CLASSES, depth=config.UNET_DEPTH,
+            base_filters=config.UNET_BASE_FILTERS, padding=config.UNET_PADDING,
+            backbone=config.BACKBONE, output_activation=config.OUTPUT_ACTIVATION,
+            input_shape=input_shape or (None, None, config.IMAGE_CHANNEL_COUNT),
+            batchnorm=config.UNET_BATCHNORM, dropout=config.UNET_DROPOUT,
+            encoder_weights=config.ENCODER_WEIGHTS, encoder_freeze=config.ENCODER_FREEZE,
+            encoder_width=config.ENCODER_WIDTH, foreground_prior=config.UNET_FOREGROUND_PRIOR,
+            name=config.NAME)
+    return distribute.prepare_model(model, config)
 

@@ -1,6 +1,9 @@
-"""Low-level Mask R-CNN tensor ops (``keras.ops``; TF fast paths optional).
+"""Low-level Mask R-CNN tensor ops (``keras.ops``; TF fast paths optional) and anchors.
 
 Boxes are ``(y1, x1, y2, x2)``. See each module for its shape shorthand.
+``anchors`` generates the pyramid anchors in NumPy (used by the data pipeline and the
+models alike). May import: NumPy, Keras, TensorFlow (``_tf_fast`` only), nothing of kseg
+but ``kseg.ops`` itself.
 Set ``KSEG_DISABLE_FAST_OPS=1`` to force the ``keras.ops`` fallbacks on the
 TensorFlow backend.
 """

@@ -257,6 +257,7 @@ class PyramidROIAlign(keras.layers.Layer):
     """
 
     def __init__(self, pool_shape, image_shape, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # sampling coordinates in float32 (mixed precision)
         super().__init__(**kwargs)
         self.pool_shape = _pair(pool_shape)
         self.image_shape = tuple(int(d) for d in image_shape)

@@ -147,10 +147,9 @@ def load_keras_model(path, custom_objects=None, compile=False, safe_mode=True):
     """
     import keras
 
-    import kseg.models  # noqa: F401  (registers kseg's serializable layers)
-
     path = os.fspath(path)
     check_weights_file(path, expected=("zip",))
+    _import_kseg_layers(path)
     try:
         return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile,
                                        safe_mode=safe_mode)
@@ -161,3 +160,29 @@ def load_keras_model(path, custom_objects=None, compile=False, safe_mode=True):
                 f"(safe_mode=True): only load it with safe_mode=False if you trust who "
                 f"wrote it. {str(e)[:300]}") from e
         raise
+
+
+def _import_kseg_layers(path):
+    """Import the kseg modules whose layers the `.keras` file names (their registration runs
+    on import; Keras does not import them), and only kseg's own."""
+    import importlib
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (KeyError, ValueError, zipfile.BadZipFile):
+        return  # Keras reports what is wrong with the file
+    modules, stack = set(), [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            module = item.get("module")
+            if isinstance(module, str) and module.startswith("kseg."):
+                modules.add(module)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    for module in sorted(modules):
+        importlib.import_module(module)

@@ -61,31 +61,38 @@ def load_subset(dataset_dir, subset, multiclass=False, class_names=None):
 
 def make_config(args, dataset, base=None):
     """CarDamageConfig with pretrained weights, CarDamageSmallConfig from scratch."""
-    from kseg.cli.maskrcnn_data import train_config
+    from kseg.models.runs import read_overrides, training_config
 
     preset = CarDamageSmallConfig if args.weights == "none" else CarDamageConfig
-    return train_config(args, dataset, base=base, preset=preset)
+    overrides = {}
+    if args.image_size:
+        overrides["IMAGE_MIN_DIM"] = overrides["IMAGE_MAX_DIM"] = args.image_size
+    if args.steps:
+        overrides["STEPS_PER_EPOCH"] = args.steps
+    if args.min_confidence is not None:
+        overrides["DETECTION_MIN_CONFIDENCE"] = args.min_confidence
+    overrides.update(read_overrides(args.config))
+    return training_config(preset, dataset, base, overrides, args.weights)
 
 
 def train(args):
     """Heads for --epochs-heads epochs, then all layers; returns the Keras histories."""
     from kseg import MaskRCNN
-    from kseg.cli.maskrcnn import initial_weights, load_weights, write_run_config
-    from kseg.cli.maskrcnn_data import find_checkpoint, run_config
     from kseg.data import default_augmentation
+    from kseg.models.runs import initial_weights, load_checked_weights
+    from kseg.utils.runs import find_checkpoint, read_run_config
 
     base = None
     if args.weights not in ("none", "coco", "imagenet"):
-        base = run_config(find_checkpoint(args.logs, "damage") if args.weights == "last"
-                          else args.weights)
+        base = read_run_config(find_checkpoint(args.logs, "damage") if args.weights == "last"
+                               else args.weights)
     train_set = load_subset(args.dataset, "train", args.multiclass)
     val_set = load_subset(args.dataset, "val", args.multiclass, train_set.class_names[1:])
     config = make_config(args, train_set, base)
     path, exclude = initial_weights(args.weights, config, args.logs)  # fail fast when offline
     model = MaskRCNN("training", config, args.logs)
     if path is not None:
-        load_weights(model, path, exclude)
-    write_run_config(model)
+        load_checked_weights(model, path, exclude)
     augmentation = None if args.no_augment else default_augmentation("instance", seed=0)
     pretrained = args.weights in ("coco", "imagenet")  # heads first, then all at lr / 10
     heads = args.epochs_heads if args.epochs_heads is not None else (10 if pretrained else 0)
@@ -103,38 +110,32 @@ def train(args):
     return histories
 
 
-def _checkpoint(args):
-    from kseg.cli.maskrcnn_data import find_checkpoint
-
-    if args.weights == "last":
-        return find_checkpoint(args.logs, "damage")
-    if not Path(args.weights).is_file():
-        raise FileNotFoundError(f"weights file not found: {args.weights}")
-    return args.weights
-
-
 def _inference(args):
-    """(inference model, checkpoint) from the run's config.json."""
-    from kseg.cli.maskrcnn import inference_model
-    from kseg.cli.maskrcnn_data import inference_config
+    """(inference model, checkpoint) rebuilt from the run's config.json."""
+    from kseg.models.runs import load_inference_model, read_overrides, resolve_checkpoint
 
-    checkpoint = _checkpoint(args)
-    ns = argparse.Namespace(weights=args.weights, config=args.config, image_size=args.image_size,
-                            min_confidence=args.min_confidence)
-    return inference_model(inference_config(ns, checkpoint), checkpoint), checkpoint
+    checkpoint = resolve_checkpoint(args.weights, args.logs, "damage")
+    overrides = {}
+    if args.image_size:
+        overrides["IMAGE_MIN_DIM"] = overrides["IMAGE_MAX_DIM"] = args.image_size
+    if args.min_confidence is not None:
+        overrides["DETECTION_MIN_CONFIDENCE"] = args.min_confidence
+    overrides.update(read_overrides(args.config))
+    model, _, checkpoint = load_inference_model(checkpoint, overrides, kind="maskrcnn",
+                                                verbose=True)
+    return model, checkpoint
 
 
 def evaluate(args):
     """mask / box mAP@0.5 and COCO AP on the val split; returns the metrics dict."""
-    from kseg.cli.maskrcnn import evaluate_model, format_report
-    from kseg.evaluate import write_json
+    from kseg.evaluate import evaluate_instances, format_instance_report, write_json
 
     model, checkpoint = _inference(args)
     names = getattr(model.config, "CLASS_NAMES", None)
     val_set = load_subset(args.dataset, "val", args.multiclass, names[1:] if names else None)
-    result = evaluate_model(model, val_set, val_set.image_ids, iou=0.5)
+    result = evaluate_instances(model, val_set, val_set.image_ids, iou=0.5)
     result["checkpoint"] = str(checkpoint)
-    print(format_report(result))
+    print(format_instance_report(result))
     if args.out:
         write_json(result, args.out)
         print(f"Wrote {args.out}")
@@ -145,8 +146,7 @@ def splash(args):
     """Color-splash PNGs (gray image, damage in color) for --image or the test/ folder."""
     from PIL import Image
 
-    from kseg.cli.maskrcnn_data import list_images
-    from kseg.data import read_image
+    from kseg.data import list_images, read_image
     from kseg.utils.io import atomic_path
     from kseg.visualize import splash as color_splash
 
@@ -192,7 +192,7 @@ def build_parser():
 
 
 def main(argv=None):
-    from kseg.cli import user_errors
+    from kseg.errors import user_errors
 
     args = build_parser().parse_args(argv)
     if args.weights is None:

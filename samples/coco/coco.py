@@ -19,7 +19,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from kseg.cli import CLIError  # noqa: E402
+from kseg.config import ConfigError  # noqa: E402
 from kseg.data.dataset import DataError  # noqa: E402
 from kseg.models.mask_rcnn.presets import CocoConfig, SmallDataConfig  # noqa: E402
 
@@ -32,17 +32,23 @@ def parse_stages(text):
     for part in text.split(","):
         layers, _, epochs = part.strip().partition(":")
         if layers not in ("heads", "3+", "4+", "5+", "all") or not epochs.isdigit():
-            raise CLIError(f"--stages {text!r}: expected LAYERS:EPOCH pairs such as "
-                             f"heads:40,4+:120,all:160")
+            raise ConfigError(f"--stages {text!r}: expected LAYERS:EPOCH pairs such as "
+                              f"heads:40,4+:120,all:160")
         stages.append((layers, int(epochs)))
     return stages
 
 
 def make_config(args, dataset, base=None):
     """The preset (or the resumed run's config) with NUM_CLASSES from the data."""
-    from kseg.cli.maskrcnn_data import train_config
+    from kseg.models.runs import read_overrides, training_config
 
-    return train_config(args, dataset, args.name, base, PRESETS[args.preset], args.model)
+    overrides = {"NAME": args.name}
+    if args.image_size:
+        overrides["IMAGE_MIN_DIM"] = overrides["IMAGE_MAX_DIM"] = args.image_size
+    if args.steps:
+        overrides["STEPS_PER_EPOCH"] = args.steps
+    overrides.update(read_overrides(args.config))
+    return training_config(PRESETS[args.preset], dataset, base, overrides, args.model)
 
 
 def load_data(args):
@@ -65,21 +71,20 @@ def load_data(args):
 def train(args):
     """Train the --stages; returns the Keras histories."""
     from kseg import MaskRCNN
-    from kseg.cli.maskrcnn import initial_weights, load_weights, write_run_config
-    from kseg.cli.maskrcnn_data import find_checkpoint, run_config
+    from kseg.models.runs import initial_weights, load_checked_weights
+    from kseg.utils.runs import find_checkpoint, read_run_config
 
     stages = parse_stages(args.stages)
     base = None
     if args.model not in ("none", "coco", "imagenet"):
-        base = run_config(find_checkpoint(args.logs, args.name) if args.model == "last"
-                          else args.model)
+        base = read_run_config(find_checkpoint(args.logs, args.name) if args.model == "last"
+                               else args.model)
     train_set, val_set = load_data(args)
     config = make_config(args, train_set, base)
     path, exclude = initial_weights(args.model, config, args.logs)  # fail fast when offline
     model = MaskRCNN("training", config, args.logs)
     if path is not None:
-        load_weights(model, path, exclude)
-    write_run_config(model)
+        load_checked_weights(model, path, exclude)
     histories = []
     for i, (layers, epochs) in enumerate(stages):
         # Matterport drops the learning rate 10x for the final all-layers stage.
@@ -93,10 +98,10 @@ def train(args):
 
 def evaluate(args):
     """COCO AP (bbox, segm) and mAP@0.5 on the first --limit images; returns the metrics."""
-    from kseg.cli.maskrcnn import evaluate_model, format_report, inference_model
-    from kseg.cli.maskrcnn_data import find_checkpoint, inference_config
     from kseg.data import load_coco
-    from kseg.evaluate import write_json
+    from kseg.evaluate import evaluate_instances, format_instance_report, write_json
+    from kseg.models.runs import load_inference_model, read_overrides
+    from kseg.utils.runs import find_checkpoint
 
     checkpoint = args.model
     if args.model == "last":
@@ -105,14 +110,16 @@ def evaluate(args):
         from kseg import weights
 
         checkpoint = weights.get("mask_rcnn_coco")
-    ns = argparse.Namespace(weights=args.model, config=args.config, image_size=args.image_size,
-                            min_confidence=None)
-    model = inference_model(inference_config(ns, checkpoint), checkpoint)
+    overrides = {"IMAGE_MIN_DIM": args.image_size, "IMAGE_MAX_DIM": args.image_size} \
+        if args.image_size else {}
+    overrides.update(read_overrides(args.config))
+    model, _, checkpoint = load_inference_model(checkpoint, overrides, weights=args.model,
+                                                kind="maskrcnn", verbose=True)
     dataset = load_coco(args.annotations, args.images)
     image_ids = list(dataset.image_ids)[:args.limit] if args.limit else dataset.image_ids
-    result = evaluate_model(model, dataset, image_ids, iou=0.5)
+    result = evaluate_instances(model, dataset, image_ids, iou=0.5)
     result["checkpoint"] = str(checkpoint)
-    print(format_report(result))
+    print(format_instance_report(result))
     if args.out:
         write_json(result, args.out)
     return result
@@ -144,7 +151,7 @@ def build_parser():
 
 
 def main(argv=None):
-    from kseg.cli import user_errors
+    from kseg.errors import user_errors
 
     args = build_parser().parse_args(argv)
     try:

@@ -87,7 +87,7 @@ def load_road_datasets(dataset=None, fmt="camvid", val_fraction=0.2, seed=0,
 
 
 def parse_args(argv=None):
-    from kseg.cli.sample import sample_parser
+    from kseg.semantic.samples import sample_parser
 
     parser = sample_parser("FCN-8s road segmentation (kseg sample).",
                            "CamVid or KITTI road folder (default: generated scenes)",
@@ -97,7 +97,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from kseg.cli.sample import run_sample
+    from kseg.semantic.samples import run_sample
 
     args = parse_args(argv)
     train, val = None, None

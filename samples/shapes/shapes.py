@@ -2,7 +2,7 @@
 
 This is kseg's main job (the README's first command):
 
-    python samples/shapes/shapes.py                 # train ~10 min on 2 CPU cores, evaluate
+    python samples/shapes/shapes.py                 # train 4-8 min on 2 CPU cores, evaluate
     python samples/shapes/shapes.py --epochs 2 --steps 20 --val-images 10   # a quick look
 
 Outputs (under --out, default `shapes_out/`):
@@ -10,7 +10,9 @@ Outputs (under --out, default `shapes_out/`):
     overview.png            ground truth beside detections for the first --pictures images
     detections_*.png        detections drawn on validation images
     ground_truth_*.png      the same images with their ground truth
-    logs/shapes<time>/      checkpoints (mask_rcnn_shapes_<epoch>.h5) and history.csv
+    logs/shapes<time>/      checkpoints (mask_rcnn_shapes_<epoch>.h5), history.csv and
+                            config.json, so `kseg evaluate maskrcnn --dataset shapes
+                            --weights last --logs shapes_out/logs` reopens the run
 """
 
 import argparse
@@ -56,11 +58,12 @@ def train(config, args, train_set):
 def evaluate(config, checkpoint, val_set, args):
     """Detect once on every validation image -> (detections by image id, mAP@0.5 result,
     COCO metrics)."""
-    from kseg import MaskRCNN
     from kseg.evaluate import coco_evaluate, evaluate_dataset_map
+    from kseg.models.runs import load_inference_model
 
-    model = MaskRCNN("inference", config, model_dir=os.path.join(args.out, "logs"))
-    model.load_weights(checkpoint, by_name=True)
+    # Rebuilt from the run's config.json, as `kseg evaluate` does; batches of BATCH_SIZE.
+    model, config, _ = load_inference_model(checkpoint, {"IMAGES_PER_GPU": config.IMAGES_PER_GPU},
+                                            kind="maskrcnn")
     ids = list(val_set.image_ids)
     detections = {}
     for start in range(0, len(ids), config.BATCH_SIZE):

@@ -83,7 +83,7 @@ def load_smoke_datasets(dataset=None, val_fraction=0.2, seed=0, val_groups=None)
 
 
 def parse_args(argv=None):
-    from kseg.cli.sample import sample_parser
+    from kseg.semantic.samples import sample_parser
 
     return sample_parser("U-Net smoke segmentation (kseg sample).",
                          "FSS-layout folder: images/ + labels/ (default: generated scenes)",
@@ -91,7 +91,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from kseg.cli.sample import run_sample
+    from kseg.semantic.samples import run_sample
 
     args = parse_args(argv)
     train, val = None, None

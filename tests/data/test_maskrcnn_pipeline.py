@@ -18,8 +18,8 @@ from kseg.data.maskrcnn_pipeline import (
 )
 from kseg.data.molding import expand_mask, extract_bboxes, parse_image_meta
 from kseg.data.shapes import ShapesDataset
-from kseg.models.mask_rcnn.anchors import config_anchors
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
+from kseg.ops.anchors import config_anchors
 
 
 class TinyConfig(MaskRCNNConfig):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from kseg.data.rpn_targets import build_rpn_targets, match_anchors
-from kseg.models.mask_rcnn.anchors import config_anchors
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
+from kseg.ops.anchors import config_anchors
 
 STD = np.array([0.1, 0.1, 0.2, 0.2])
 

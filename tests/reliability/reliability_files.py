@@ -98,8 +98,8 @@ def _unchanged_after_failed_load(kind):
     """Load a file whose LAST layer does not fit; the model must keep its weights."""
     def run(folder):
         from kseg.saving.files import load_weights_atomic
-        from kseg.saving.fixtures import write_matterport_fixture
         from kseg.saving.legacy_h5 import load_weights_by_name
+        from kseg.saving.matterport_h5 import write_matterport_fixture
 
         model = tiny_model()
         before = _weights_of(model)

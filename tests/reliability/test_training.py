@@ -11,7 +11,7 @@ import pytest
 from kseg.config import UNetConfig
 from kseg.models.unet import UNet
 from kseg.saving.checkpoint import AtomicCSVLogger, CheckpointError, CheckpointWriter
-from kseg.train import checkpoint_path, train_semantic
+from kseg.semantic.train import checkpoint_path, train_semantic
 from kseg.utils.nonfinite import NonFiniteGuard, NonFiniteLossError, batch_image_ids
 
 

@@ -59,7 +59,7 @@ def test_generated_stand_in():
 def test_few_steps_on_camvid_lower_the_loss(camvid_dir):
     from kseg.data.semantic_pipeline import SemanticSequence
     from kseg.models.fcn import build_fcn
-    from kseg.train import compile_semantic
+    from kseg.semantic.train import compile_semantic
 
     config = road.RoadConfig(IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64, ENCODER_WIDTH=0.125,
                              FCN_FC_FILTERS=32, FCN_DROPOUT=0.0, IMAGES_PER_GPU=2)

@@ -29,7 +29,7 @@ def test_split_keeps_tiles_of_a_photo_together(smoke_dir):
 def test_few_steps_on_fss_lower_the_loss(smoke_dir):
     from kseg.data.semantic_pipeline import SemanticSequence
     from kseg.models.unet import build_unet
-    from kseg.train import compile_semantic
+    from kseg.semantic.train import compile_semantic
 
     config = smoke.SmokeConfig(IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64, UNET_BASE_FILTERS=8,
                                UNET_DEPTH=3, IMAGES_PER_GPU=4)

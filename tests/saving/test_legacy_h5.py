@@ -9,7 +9,7 @@ import pytest
 from keras import layers as KL
 
 from kseg.saving import LoadReport, load_weights_by_name, read_weight_groups
-from kseg.saving.fixtures import fixture_from_model, write_matterport_fixture
+from kseg.saving.matterport_h5 import fixture_from_model, write_matterport_fixture
 
 TSV = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference",
                         "matterport_h5_weights_r101_coco.tsv")

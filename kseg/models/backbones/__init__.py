@@ -7,6 +7,8 @@ output has stride `strides[i]` (the last one is the deepest feature map, stride 
 Weights: `encoder_weights=None` (random), `"imagenet"` (Keras' cached
 `~/.keras/models/<file>`; kseg never downloads) or a path to a legacy `.h5` file
 loaded by layer name (or a Keras 3 `.weights.h5` of the encoder itself).
+
+May import: Keras, h5py; nothing of kseg above `kseg.models`.
 """
 
 import os

@@ -12,7 +12,7 @@ Shape shorthand: x [B, H, W, 3] normalized, H and W multiples of 32.
 
 import keras
 
-from kseg.models.normalization import BatchNorm
+from kseg.models.normalization import BatchNormalization
 
 BN_EPSILON = 1.001e-5
 RESNET50_STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))
@@ -20,7 +20,7 @@ RESNET34_STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))
 
 
 def _bn(x, name):
-    return BatchNorm(axis=-1, epsilon=BN_EPSILON, name=name)(x)
+    return BatchNormalization(axis=-1, epsilon=BN_EPSILON, name=name)(x)
 
 
 def _stem(x, filters):

@@ -1,4 +1,10 @@
-"""Mask R-CNN (He et al. 2017) in Keras 3, Matterport's layer names and API."""
+"""Mask R-CNN (He et al. 2017) in Keras 3, Matterport's layer names and API.
+
+One stage a module: backbones, fpn, rpn, proposals, targets, heads, detection, losses;
+graph.py wires them, model.py is `MaskRCNN` (train, detect, load_weights), fit.py and
+training.py train, checkpoints.py writes them, intermediates.py reads tensors by name.
+
+May import: kseg.config, kseg.ops, kseg.data, kseg.saving, kseg.weights, kseg.utils."""
 
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
 

@@ -1,8 +1,10 @@
 """Backbones for Mask R-CNN: Matterport's ResNet50/101 and a registry for others.
 
-A backbone is a function `f(image, train_bn, filters) -> [C1, C2, C3, C4, C5]` whose
-outputs have strides 2, 4, 8, 16, 32. Register your own with
-`register_backbone(name, fn, strides=(4, 8, 16, 32, 64))`.
+A backbone is a function `f(image, train_bn, filters) -> [C1, C2, C3, C4, C5]`; C2..C5
+have strides BACKBONE_STRIDES[:4] (default 4, 8, 16, 32; P6 is P5 subsampled x2).
+Register your own with `register_backbone(name, fn, strides=(4, 8, 16, 32, 64))`; a
+config whose BACKBONE_STRIDES differ from the registered ones is refused with the value
+to set. resnet50 / resnet101 are Matterport-sized: BACKBONE_FILTERS sizes the tiny ones.
 
 Layer names follow Matterport (`conv1`, `bn_conv1`, `res2a_branch2a`, ...) so that
 `mask_rcnn_coco.h5` loads by name.
@@ -10,6 +12,7 @@ Layer names follow Matterport (`conv1`, `bn_conv1`, `res2a_branch2a`, ...) so th
 
 from keras import layers
 
+from kseg.config import ConfigError
 from kseg.models.mask_rcnn.layers import BatchNorm
 
 BACKBONES = {}
@@ -132,10 +135,12 @@ def resnet_tiny_graph(image, train_bn=True, filters=32, blocks=(1, 1, 1, 1)):
     return outputs
 
 
+# Matterport-sized whatever BACKBONE_FILTERS says (it sizes the tiny backbones only), so
+# mask_rcnn_coco.h5 and the ImageNet file always fit.
 register_backbone("resnet50", lambda image, train_bn, filters=64:
-                  resnet_graph(image, "resnet50", True, train_bn, filters))
+                  resnet_graph(image, "resnet50", True, train_bn))
 register_backbone("resnet101", lambda image, train_bn, filters=64:
-                  resnet_graph(image, "resnet101", True, train_bn, filters))
+                  resnet_graph(image, "resnet101", True, train_bn))
 register_backbone("resnet_tiny", lambda image, train_bn, filters=32:
                   resnet_tiny_graph(image, train_bn, filters))
 register_backbone("resnet_tiny2", lambda image, train_bn, filters=32:
@@ -143,8 +148,35 @@ register_backbone("resnet_tiny2", lambda image, train_bn, filters=32:
 
 
 def build_backbone(image, config):
-    """[C2, C3, C4, C5] for the config's BACKBONE, plus the pyramid strides."""
+    """[C2, C3, C4, C5] for the config's BACKBONE, plus the pyramid strides.
+
+    The pyramid and the anchors follow BACKBONE_STRIDES: a backbone registered with
+    other strides, or whose outputs do not have them, is a `ConfigError` saying what to set.
+    """
     fn, strides = get_backbone(config.BACKBONE)
+    expected = tuple(int(s) for s in config.BACKBONE_STRIDES)
+    if strides is not None and tuple(strides) != expected:
+        raise ConfigError(
+            f"MaskRCNNConfig.BACKBONE_STRIDES = {list(expected)}, but backbone "
+            f"{config.BACKBONE!r} was registered with strides {list(strides)}: set "
+            f"BACKBONE_STRIDES = {list(strides)} (the anchors follow BACKBONE_STRIDES).")
     c1, c2, c3, c4, c5 = fn(image, config.TRAIN_BN is not False, config.BACKBONE_FILTERS)
-    return [c2, c3, c4, c5], strides or tuple(config.BACKBONE_STRIDES)
+    _check_strides(config, image, [c2, c3, c4, c5], expected)
+    return [c2, c3, c4, c5], expected
+
+
+def _check_strides(config, image, features, strides):
+    """ConfigError unless C2..C5 have sizes ceil(image / stride) for strides[:4]."""
+    height, width = image.shape[1], image.shape[2]
+    if height is None or width is None:
+        return
+    sizes = [tuple(f.shape[1:3]) for f in features]
+    wanted = [(-(-height // s), -(-width // s)) for s in strides[:4]]
+    if sizes != wanted:
+        actual = [height // h if h else None for h, _ in sizes]
+        raise ConfigError(
+            f"backbone {config.BACKBONE!r} gives C2..C5 of sizes {sizes} for a {height}x"
+            f"{width} image (strides {actual}), but MaskRCNNConfig.BACKBONE_STRIDES = "
+            f"{list(strides)} expects {wanted}: set BACKBONE_STRIDES to the backbone's "
+            f"strides (the fifth level is the fourth's x2).")
 

@@ -9,8 +9,8 @@ Weights are written by layer name in the Keras 2 HDF5 layout of `mask_rcnn_coco.
 import os
 import re
 
-from kseg.saving.fixtures import legacy_weight_names, write_matterport_fixture
 from kseg.saving.legacy_h5 import legacy_weights
+from kseg.saving.matterport_h5 import legacy_weight_names, write_matterport_fixture
 from kseg.utils import runs
 
 _CHECKPOINT = re.compile(r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]"

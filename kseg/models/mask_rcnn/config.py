@@ -10,10 +10,13 @@ class MaskRCNNConfig(Config):
 
     NAME = "maskrcnn"
     IMAGES_PER_GPU = 2
+    # Class names, "BG" first (written to the run's config.json; optional).
+    CLASS_NAMES = None
     # Backbone: "resnet50", "resnet101", a name from `kseg.models.mask_rcnn.backbones`
     # (e.g. "resnet_tiny"), or a callable `f(image, train_bn) -> [C1..C5]`.
     BACKBONE = "resnet101"
-    # Needed only when BACKBONE is a callable without its own strides.
+    # Matterport's f(image_shape) -> [[h, w] per level]; optional: kseg derives the shapes
+    # from BACKBONE_STRIDES and only checks that this function agrees.
     COMPUTE_BACKBONE_SHAPE = None
     BACKBONE_STRIDES = [4, 8, 16, 32, 64]
     # Width of the C5-stage and block widths of the tiny backbones (ignored by resnet50/101).
@@ -67,6 +70,10 @@ class MaskRCNNConfig(Config):
 
     _DERIVED = ("BACKBONE_SHAPES",)
 
+    def _check_backbone_shapes(self):
+        problem = _backbone_shape_problem(self)
+        self._check(problem is None, "COMPUTE_BACKBONE_SHAPE", problem)
+
     def _compute_derived(self):
         super()._compute_derived()
         self.RPN_BBOX_STD_DEV = np.asarray(self.RPN_BBOX_STD_DEV, dtype=np.float32)
@@ -79,6 +86,7 @@ class MaskRCNNConfig(Config):
 
     def validate(self):
         super().validate()
+        self._check_backbone_shapes()
         self._check(len(self.RPN_ANCHOR_SCALES) == len(self.BACKBONE_STRIDES),
                     "RPN_ANCHOR_SCALES",
                     f"one scale per pyramid level ({len(self.BACKBONE_STRIDES)} values)")
@@ -99,6 +107,20 @@ class MaskRCNNConfig(Config):
                     f"a dict with keys among {sorted(names)}")
         self._check(0 <= self.DETECTION_MIN_CONFIDENCE < 1, "DETECTION_MIN_CONFIDENCE",
                     "a number in [0, 1)")
+
+
+def _backbone_shape_problem(config):
+    """Why COMPUTE_BACKBONE_SHAPE disagrees with BACKBONE_STRIDES, or None."""
+    if config.COMPUTE_BACKBONE_SHAPE is None or isinstance(config.COMPUTE_BACKBONE_SHAPE, str):
+        return None  # a str is the function's name, as a run's config.json records it
+    if not callable(config.COMPUTE_BACKBONE_SHAPE):
+        return "a callable f(image_shape) -> [[h, w] per level] or None"
+    shapes = np.asarray(config.COMPUTE_BACKBONE_SHAPE(config.IMAGE_SHAPE)).astype(int)
+    if shapes.shape == config.BACKBONE_SHAPES.shape and (shapes == config.BACKBONE_SHAPES).all():
+        return None
+    return (f"shapes equal to those of BACKBONE_STRIDES = {list(config.BACKBONE_STRIDES)} "
+            f"({config.BACKBONE_SHAPES.tolist()}), since kseg builds the anchors from the "
+            f"strides; it gives {shapes.tolist()}: set BACKBONE_STRIDES to your backbone's")
 
 
 def _is_int(value):

@@ -30,6 +30,7 @@ class DetectionLayer(keras.layers.Layer):
 
     def __init__(self, max_instances, min_confidence, nms_threshold,
                  bbox_std_dev=(0.1, 0.1, 0.2, 0.2), **kwargs):
+        kwargs.setdefault("dtype", "float32")  # box decoding and NMS in float32 (mixed precision)
         super().__init__(**kwargs)
         self.max_instances = int(max_instances)
         self.min_confidence = float(min_confidence)

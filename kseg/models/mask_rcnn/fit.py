@@ -1,9 +1,13 @@
-"""`MaskRCNN.train`'s loop: input pipelines, callbacks, `keras.Model.fit`."""
+"""`MaskRCNN.train`'s loop: input pipelines, callbacks, `keras.Model.fit`.
+
+Under a multi_worker DISTRIBUTION only the chief writes checkpoints, logs and progress.
+"""
 
 import os
 
 import keras
 
+from kseg import distribute
 from kseg.models.mask_rcnn.checkpoints import save_weights_by_name
 from kseg.saving.checkpoint import AtomicCSVLogger, CheckpointWriter, check_writable
 from kseg.utils.nonfinite import NonFiniteGuard
@@ -36,7 +40,10 @@ def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache):
 
 
 def default_callbacks(mrcnn, train=None):
-    """Checkpoint, NaN / Inf guard, CSV log (and TensorBoard when installed)."""
+    """Checkpoint, NaN / Inf guard, CSV log (and TensorBoard when installed). Under
+    multi_worker the files come from the chief only; the guard runs on every worker."""
+    if not distribute.is_chief(mrcnn.config):
+        return [NonFiniteGuard(mrcnn.config.NONFINITE_LOSS, train, mrcnn.config, None)]
     check_writable(mrcnn.log_dir)  # a clear error before training starts
     checkpoint = NamedCheckpoint(mrcnn.checkpoint_path, mrcnn.keras_model)
     callbacks = [checkpoint,
@@ -59,8 +66,13 @@ def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
     if val is not None and mrcnn.config.VALIDATION_STEPS == 0:
         val = None
     callbacks = default_callbacks(mrcnn, train) + list(custom_callbacks or [])
+    verbose = verbose if distribute.is_chief(mrcnn.config) else 0
     if verbose:
-        print(f"\nStarting at epoch {mrcnn.epoch}. LR={mrcnn.keras_model.optimizer.learning_rate}")
+        lr = float(keras.ops.convert_to_numpy(mrcnn.keras_model.optimizer.learning_rate))
+        print(f"\nStarting at epoch {mrcnn.epoch}. LR={lr:g}")
         print(f"Checkpoint path: {mrcnn.checkpoint_path}")
-    return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,
-                                 initial_epoch=mrcnn.epoch, callbacks=callbacks, verbose=verbose)
+    with distribute.fit_scope(mrcnn.config):
+        return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,
+                                     initial_epoch=mrcnn.epoch, callbacks=callbacks,
+                                     verbose=verbose,
+                                     shuffle=False)  # MaskRCNNSequence shuffles itself (seeded)

@@ -25,6 +25,10 @@ from kseg.models.mask_rcnn.targets import DetectionTargetLayer
 class NormalizeBoxes(keras.layers.Layer):
     """Pixel boxes [batch, N, 4] -> normalized, using the image tensor's height and width."""
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # float32 under mixed precision
+        super().__init__(**kwargs)
+
     def call(self, boxes, image):
         h = ops.cast(ops.shape(image)[1], "float32")
         w = ops.cast(ops.shape(image)[2], "float32")

@@ -11,7 +11,7 @@ Shape shorthand:
 import keras
 from keras import layers, ops
 
-from kseg.models.mask_rcnn.layers import BatchNorm, TimeDistributed
+from kseg.models.mask_rcnn.layers import BatchNorm, FoldRoisIntoBatch
 from kseg.ops import PyramidROIAlign, leading_rows, pad_rows
 
 
@@ -102,7 +102,7 @@ class CountRows(keras.layers.Layer):
 
 
 def _td(layer, name):
-    return TimeDistributed(layer, name=name)
+    return FoldRoisIntoBatch(layer, name=name)
 
 
 def fpn_classifier_graph(rois, feature_maps, image_shape, pool_size, num_classes,

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from kseg.models.mask_rcnn.anchors import anchors_for_shape
 from kseg.models.normalization import BatchNorm  # noqa: F401  (Matterport-era home)
+from kseg.ops.anchors import anchors_for_shape
 
 
 @keras.saving.register_keras_serializable(package="kseg")
@@ -17,6 +17,7 @@ class Anchors(keras.layers.Layer):
     """
 
     def __init__(self, scales, ratios, strides, anchor_stride=1, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # float32 under mixed precision
         super().__init__(**kwargs)
         self.scales = [float(s) for s in scales]
         self.ratios = [float(r) for r in ratios]
@@ -65,6 +66,10 @@ class Anchors(keras.layers.Layer):
 class NormalizedWindow(keras.layers.Layer):
     """The image window from image meta, normalized: [batch, (y1, x1, y2, x2)]."""
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # float32 under mixed precision
+        super().__init__(**kwargs)
+
     def call(self, image_meta, image):
         h = ops.cast(ops.shape(image)[1], "float32")
         w = ops.cast(ops.shape(image)[2], "float32")
@@ -77,10 +82,12 @@ class NormalizedWindow(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kseg")
-class TimeDistributed(keras.layers.Wrapper):
-    """Apply a layer to every ROI: [batch, R, ...] -> reshape to [batch * R, ...] -> back.
+class FoldRoisIntoBatch(keras.layers.Wrapper):
+    """Apply a layer to every ROI by folding the ROIs into the batch:
+    [batch, R, ...] -> reshape to [batch * R, ...] -> layer -> back to [batch, R, ...].
 
-    Keras 2's TimeDistributed did this reshape. Keras 3's loops over the time axis in
+    Keras 2's TimeDistributed did this reshape (kseg called this layer TimeDistributed
+    until it was renamed for what it does; the old name still loads, see below). Keras 3's loops over the time axis in
     Python (one call per ROI, and BatchNormalization then sees one ROI per image at a
     time), which is slow and wrong for the heads' BatchNorm, so kseg uses this one.
     Weights live in the wrapped layer, under the wrapper's name (Matterport's layout).
@@ -100,3 +107,9 @@ class TimeDistributed(keras.layers.Wrapper):
     def compute_output_shape(self, input_shape):
         inner = self.layer.compute_output_shape((None, *input_shape[2:]))
         return (input_shape[0], input_shape[1], *inner[1:])
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class TimeDistributed(FoldRoisIntoBatch):
+    """The old name of `FoldRoisIntoBatch`, kept so that saved models naming it still load
+    (it shadowed `keras.layers.TimeDistributed`, whose Keras 3 version loops over ROIs)."""

@@ -6,10 +6,14 @@ Shape shorthand:
 
 from keras import ops
 
+from kseg.distribute import replica_sum
+
 
 def _safe_mean(values, weights):
+    """Weighted mean; under tf.distribute the weights are summed over all replicas, so
+    each replica returns its share of the global-batch mean (the shares add up to it)."""
     weights = ops.cast(weights, values.dtype)
-    return ops.sum(values * weights) / ops.maximum(ops.sum(weights), 1.0)
+    return ops.sum(values * weights) / ops.maximum(replica_sum(ops.sum(weights)), 1.0)
 
 
 def smooth_l1(y_true, y_pred):

@@ -16,26 +16,11 @@ loads into an inference model and epoch numbering continues on resume.
 
 import os
 
+from kseg import distribute
+from kseg.distribute import jit_compile_setting  # noqa: F401  (public name kept here)
 from kseg.models.mask_rcnn import checkpoints
 from kseg.models.mask_rcnn.inference import detect_images
 from kseg.models.mask_rcnn.trainable import LAYER_REGEX, set_trainable
-
-
-def jit_compile_setting(jit_compile):
-    """Keras' `jit_compile` for the config's JIT_COMPILE on the current backend.
-
-    On TensorFlow, False means a graph function without XLA (fast) and True XLA. On JAX,
-    False would run every op eagerly, so JAX always gets "auto" (jitted); on PyTorch
-    "auto" is eager unless JIT_COMPILE asks for torch.compile.
-    """
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        return bool(jit_compile)
-    if backend == "jax":
-        return "auto"
-    return True if jit_compile else "auto"
 
 
 class MaskRCNN:
@@ -59,12 +44,19 @@ class MaskRCNN:
         self.epoch = 0
         self.log_dir = None
         self.checkpoint_path = None
-        if mode == "training":
-            self.keras_model = build_training_model(config, MaskRCNNTrainingModel)
-            self.keras_model.loss_weights = dict(config.LOSS_WEIGHTS)
-            self.keras_model.weight_decay = float(config.WEIGHT_DECAY)
-        else:
-            self.keras_model = build_inference_model(config)
+        # Training runs under the config's strategy and dtype policy; inference on one
+        # device with the dtype policy.
+        with distribute.scope(config, distribute=mode == "training"):
+            if mode == "training":
+                self.keras_model = build_training_model(config, MaskRCNNTrainingModel)
+                self.keras_model.loss_weights = dict(config.LOSS_WEIGHTS)
+                self.keras_model.weight_decay = float(config.WEIGHT_DECAY)
+                distribute.prepare_model(self.keras_model, config)
+            else:
+                self.keras_model = build_inference_model(config)
+                jit = jit_compile_setting(config.JIT_COMPILE)
+                if jit != "auto":  # predict steps with (or without) XLA
+                    self.keras_model.jit_compile = jit
 
     # === Weights ===
     def load_weights(self, filepath, by_name=True, exclude=None, verbose=0):
@@ -112,18 +104,21 @@ class MaskRCNN:
     def compile(self, learning_rate, momentum=None):
         from kseg.models.mask_rcnn.optimizers import make_optimizer
 
-        optimizer = make_optimizer(self.config, learning_rate, momentum)
-        self.keras_model.compile(optimizer=optimizer, jit_compile=jit_compile_setting(
-            self.config.JIT_COMPILE))
-        # Create the optimizer's slots now: a TF train step that creates variables on its
-        # first trace is traced twice (the whole Mask R-CNN graph, ~10 s on a CPU).
-        optimizer.build(self.keras_model.trainable_variables)
+        with distribute.scope(self.config, distribute=self.mode == "training"):
+            optimizer = distribute.wrap_optimizer(
+                make_optimizer(self.config, learning_rate, momentum), self.config)
+            self.keras_model.compile(optimizer=optimizer, jit_compile=jit_compile_setting(
+                self.config.JIT_COMPILE))
+            # Create the optimizer's slots now: a TF train step that creates variables on
+            # its first trace is traced twice (the whole Mask R-CNN graph, ~10 s on a CPU).
+            self.keras_model.optimizer.build(self.keras_model.trainable_variables)
 
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers="all",
               augmentation=None, custom_callbacks=None, no_augmentation_sources=None,
               verbose=1, workers=1, cache=None):
         """Train `layers` ("heads", "3+", "4+", "5+", "all" or a regex) up to epoch `epochs`.
 
+        Writes the run's `config.json` (with the dataset's CLASS_NAMES) in `log_dir` first.
         Datasets are kseg `Dataset`s (a keras PyDataset also works). `augmentation` is a
         Keras augmentation layer, an imgaug-style augmenter or an albumentations pipeline.
         """
@@ -132,6 +127,11 @@ class MaskRCNN:
 
         if self.log_dir is None:
             self.set_log_dir()
+        from kseg.saving.checkpoint import check_writable
+        from kseg.utils.runs import write_run_config
+
+        check_writable(self.log_dir)  # a clear error before anything is written
+        write_run_config(self.config, self.log_dir, getattr(train_dataset, "class_names", None))
         regex = LAYER_REGEX.get(layers, layers)
         set_trainable(self.keras_model, regex, verbose=verbose > 1)
         self.compile(learning_rate, self.config.LEARNING_MOMENTUM)
@@ -186,15 +186,15 @@ class MaskRCNN:
 
     def get_anchors(self, image_shape=None):
         """Anchors [A, (y1, x1, y2, x2)] normalized, for IMAGE_SHAPE or `image_shape`."""
-        from kseg.models.mask_rcnn.anchors import config_anchors
+        from kseg.ops.anchors import config_anchors
 
         return config_anchors(self.config, image_shape, normalized=True)
 
     def run_graph(self, images, outputs, image_metas=None):
-        """Named intermediate tensors on `images` (see `kseg.models.mask_rcnn.inspect`):
+        """Named intermediate tensors on `images` (see `kseg.models.mask_rcnn.intermediates`):
         `model.run_graph([image], [("proposals", model.ancestor("ROI").output)])`."""
         assert self.mode == "inference", "run_graph runs the inference model."
-        from kseg.models.mask_rcnn.inspect import run_graph
+        from kseg.models.mask_rcnn.intermediates import run_graph
 
         return run_graph(self.keras_model, self.config, images, outputs, image_metas)
 

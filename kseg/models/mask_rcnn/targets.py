@@ -47,6 +47,7 @@ class DetectionTargetLayer(keras.layers.Layer):
 
     def __init__(self, train_rois_per_image, roi_positive_ratio, mask_shape, bbox_std_dev,
                  use_mini_mask=True, add_gt_as_proposals=True, seed=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # box targets in float32 (mixed precision)
         super().__init__(**kwargs)
         self.train_rois_per_image = int(train_rois_per_image)
         self.roi_positive_ratio = float(roi_positive_ratio)

@@ -4,11 +4,17 @@
 targets are inputs, as in Matterport). Each loss is weighted by LOSS_WEIGHTS and
 reported as a metric; L2 weight decay (BatchNorm gamma/beta and biases excluded)
 is added to the total.
+
+Under a tf.distribute strategy each replica's losses are its share of the global-batch
+means (their normalizers are summed over replicas), so the summed gradients equal one
+device's on the same global batch; weight decay, computed on every replica, is divided
+by the replica count. Mixed precision: every output enters the losses as float32.
 """
 
 import keras
 from keras import ops
 
+from kseg.distribute import replica_count, symbolic_build_from_local_batch
 from kseg.models.mask_rcnn import losses
 
 LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss",
@@ -32,6 +38,11 @@ def five_losses(x, y_pred, meta_offset=12):
     }
 
 
+def _float32(value):
+    dtype = keras.backend.standardize_dtype(value.dtype)
+    return ops.cast(value, "float32") if dtype in ("float16", "bfloat16") else value
+
+
 def decayed_weights(model):
     """Kernels that get L2 weight decay: not BatchNorm gamma/beta, not biases."""
     return [w for w in model.trainable_weights
@@ -51,16 +62,26 @@ class MaskRCNNTrainingModel(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # The torch trainer hands `x` over as given (NumPy arrays from train_on_batch).
         x = {name: ops.convert_to_tensor(value) for name, value in x.items()}
+        y_pred = {name: _float32(value) for name, value in y_pred.items()}
         parts = five_losses(x, y_pred)
+        replicas = replica_count()
         total = 0.0
         for name, value in parts.items():
-            self.loss_trackers[name].update_state(value)
+            self.loss_trackers[name].update_state(value * replicas)  # the global value
             total = total + self.loss_weights.get(name, 1.0) * value
         if self.weight_decay > 0:
-            l2 = [ops.sum(ops.square(w.value)) / ops.cast(ops.size(w.value), "float32")
-                  for w in decayed_weights(self)]
-            total = total + self.weight_decay * ops.sum(ops.stack(l2)) if l2 else total
+            l2 = [ops.sum(ops.square(ops.cast(w.value, "float32")))
+                  / ops.cast(ops.size(w.value), "float32") for w in decayed_weights(self)]
+            if l2:
+                total = total + self.weight_decay * ops.sum(ops.stack(l2)) / replicas
         return total
+
+    _builds_from_local_batch = True
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if getattr(self, "_distribute_strategy", None) is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        return symbolic_build_from_local_batch(self, iterator, data_batch)
 
     @property
     def metrics(self):

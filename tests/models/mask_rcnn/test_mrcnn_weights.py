@@ -4,7 +4,7 @@ import numpy as np
 from helpers import TinyConfig
 
 from kseg.models.mask_rcnn.model import MaskRCNN
-from kseg.saving.fixtures import fixture_from_model
+from kseg.saving.matterport_h5 import fixture_from_model
 
 FINE_TUNE_EXCLUDE = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
 
@@ -71,8 +71,8 @@ def test_imagenet_resnet50_layout_loads_the_backbone_only(tmp_path):
     source = MaskRCNN("inference", _config(), tmp_path).keras_model
     backbone = [layer for layer in source.layers if layer.name.startswith(("conv1", "bn_conv1",
                                                                            "res", "bn"))]
-    from kseg.saving.fixtures import legacy_weight_names, write_matterport_fixture
     from kseg.saving.legacy_h5 import legacy_weights
+    from kseg.saving.matterport_h5 import legacy_weight_names, write_matterport_fixture
 
     rng = np.random.default_rng(5)
     groups = []

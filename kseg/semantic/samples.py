@@ -61,10 +61,10 @@ def sample_config(config_class, args):
 
 
 def print_priors(train, val):
-    """Print the trivial predictors' scores on `val` (see `kseg.semantic_eval.trivial_priors`:
+    """Print the trivial predictors' scores on `val` (see `kseg.semantic.predict.trivial_priors`:
     all background, all foreground, mean training mask) and their comparison table;
     returns {"mean_mask": results, "all_foreground": results}."""
-    from kseg.semantic_eval import comparison_table, results_table, trivial_priors
+    from kseg.semantic.predict import comparison_table, results_table, trivial_priors
 
     priors = trivial_priors(train, val)
     for key, results in priors.items():
@@ -82,13 +82,13 @@ def run_sample(args, config_class, train, val, augmentation):
     the image paths, with `<stem>_overlay.png` and `<stem>_mask.png` written to `--out`.
     `train` / `val` may be None for "predict".
     """
-    from kseg.cli import semantic as cli
+    from kseg.semantic import jobs
 
     if args.command == "predict":
         if not args.images or not args.out:
             raise SystemExit("predict needs --images DIR and --out DIR")
         checkpoint, config = _trained(args, config_class)
-        return cli.predict_command(config, checkpoint, args.images, args.out)
+        return jobs.predict_folder(checkpoint, args.images, args.out, config=config)
     from kseg.data.splits import describe_split
 
     print(f"{len(train.image_ids)} training and {len(val.image_ids)} validation images")
@@ -99,17 +99,19 @@ def run_sample(args, config_class, train, val, augmentation):
     if args.command == "train":
         config = sample_config(config_class, args)
         weights = None if args.weights in (None, "none") else args.weights
-        return cli.train_command(config, train, val, args.epochs, args.logs, weights,
-                                 augmentation=augmentation, flip=args.tta_flip)
+        return jobs.train_and_evaluate(config, train, val, args.epochs, args.logs, weights,
+                                       augmentation=augmentation, flip=args.tta_flip)
     checkpoint, config = _trained(args, config_class)
-    return cli.evaluate_command(config, val, checkpoint, args.out, train, args.tta_flip)
+    return jobs.evaluate_checkpoint(checkpoint, val, args.out, config=config, train=train,
+                                    flip=args.tta_flip)
 
 
 def _trained(args, config_class):
     """(checkpoint, config): `--weights` (default: the last checkpoint of the newest run in
     `--logs`) and the config.json of its run (the defaults when there is none)."""
-    from kseg.cli import semantic as cli
+    from kseg.models.runs import load_run_config, resolve_checkpoint
 
-    checkpoint = cli.resolve_checkpoint(args.weights or "last", args.logs, config_class.NAME)
-    config = cli.load_run_config(config_class, checkpoint) or sample_config(config_class, args)
+    checkpoint = resolve_checkpoint(args.weights or "last", args.logs, config_class.NAME)
+    config = load_run_config(checkpoint, config_class=config_class) or sample_config(
+        config_class, args)
     return checkpoint, config

@@ -1,12 +1,12 @@
-"""kseg.cli.sample: the samples' shared arguments, config overrides and commands."""
+"""kseg.semantic.samples: the samples' shared arguments, config overrides and commands."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from kseg.cli.sample import run_sample, sample_config, sample_parser
 from kseg.config import UNetConfig
 from kseg.data.synthetic import SmokeScenesDataset
+from kseg.semantic.samples import run_sample, sample_config, sample_parser
 
 
 class TinySmoke(UNetConfig):

@@ -1,12 +1,12 @@
 import numpy as np
 
-from kseg.models.mask_rcnn.anchors import (
+from kseg.models.mask_rcnn.layers import Anchors
+from kseg.ops.anchors import (
     anchors_for_shape,
     backbone_shapes,
     generate_anchors,
     norm_anchors,
 )
-from kseg.models.mask_rcnn.layers import Anchors
 
 
 def test_generate_anchors_one_cell_matches_hand_values():

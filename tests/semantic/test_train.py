@@ -8,7 +8,7 @@ import pytest
 from kseg.config import FCNConfig, UNetConfig
 from kseg.data.synthetic import RoadScenesDataset
 from kseg.models.unet import UNet
-from kseg.train import (
+from kseg.semantic.train import (
     AtomicCheckpoint,
     InMemoryDataset,
     checkpoint_path,

@@ -9,8 +9,12 @@ so no half-written checkpoint is ever left), `history.csv`, and TensorBoard even
 when tensorboard is installed. Resuming from a checkpoint (`weights="last"` or its
 path) continues in its folder and its epoch numbering, as Matterport's `set_log_dir`.
 
-`evaluate_semantic` and `predict_semantic` (re-exported from `kseg.semantic_eval`)
+`evaluate_semantic` and `predict_semantic` (re-exported from `kseg.semantic.predict`)
 work at the ORIGINAL image size.
+
+Several devices: build the model with `build_fcn(config)` / `build_unet(config)` (under the
+config's DISTRIBUTION strategy); `train_semantic` compiles and fits under it, and on a
+multi_worker cluster only the chief writes the run folder (see `kseg.distribute`).
 """
 
 import importlib.util
@@ -21,15 +25,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kseg import distribute
 from kseg.data.dataset import Dataset
 from kseg.data.molding import resize
-from kseg.losses import loss_from_config
-from kseg.metrics import default_metrics
 from kseg.saving.checkpoint import AtomicCSVLogger, CheckpointWriter, check_writable
 from kseg.saving.files import load_weights_atomic
-from kseg.semantic_eval import evaluate_semantic, mean_mask_prior, predict_semantic
+from kseg.semantic.losses import loss_from_config
+from kseg.semantic.metrics import default_metrics
+from kseg.semantic.predict import evaluate_semantic, mean_mask_prior, predict_semantic
 from kseg.utils.nonfinite import NonFiniteGuard
-from kseg.utils.runs import find_last, new_log_dir
+from kseg.utils.runs import find_last, new_log_dir, write_run_config
 
 __all__ = ["AtomicCheckpoint", "InMemoryDataset", "checkpoint_path", "compile_semantic",
            "epoch_from_checkpoint", "evaluate_semantic", "find_last", "make_optimizer",
@@ -62,7 +67,11 @@ class AtomicCheckpoint(CheckpointWriter):
 # === Compiling ===
 def make_optimizer(config):
     """Keras optimizer from OPTIMIZER, LEARNING_RATE, LEARNING_MOMENTUM, WEIGHT_DECAY
-    (decoupled) and GRADIENT_CLIP_NORM."""
+    (decoupled) and GRADIENT_CLIP_NORM; wrapped for loss scaling under mixed_float16."""
+    return distribute.wrap_optimizer(_base_optimizer(config), config)
+
+
+def _base_optimizer(config):
     common = dict(learning_rate=config.LEARNING_RATE, clipnorm=config.GRADIENT_CLIP_NORM,
                   weight_decay=config.WEIGHT_DECAY or None)
     if config.OPTIMIZER == "sgd":
@@ -79,11 +88,14 @@ def compile_semantic(model, config, metrics=None):
         for layer in model.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
-    if metrics is None:
-        metrics = default_metrics(config.NUM_CLASSES, config.OUTPUT_ACTIVATION,
-                                  config.IGNORE_INDEX)
-    model.compile(optimizer=make_optimizer(config), loss=loss_from_config(config),
-                  metrics=metrics)
+    distribute.check_model(model, config)
+    with distribute.scope(config):  # metric and optimizer state on the model's devices
+        if metrics is None:
+            metrics = default_metrics(config.NUM_CLASSES, config.OUTPUT_ACTIVATION,
+                                      config.IGNORE_INDEX)
+        model.compile(optimizer=make_optimizer(config), loss=loss_from_config(config),
+                      metrics=metrics,
+                      jit_compile=distribute.jit_compile_setting(config.JIT_COMPILE))
     return model
 
 
@@ -100,10 +112,14 @@ def cosine_schedule(base_lr, epochs, min_fraction=0.01):
 
 
 def make_callbacks(config, log_dir, epochs, has_validation):
-    """Checkpoint, CSV log, LR schedule, optional early stopping and TensorBoard."""
+    """Checkpoint, CSV log, LR schedule, optional early stopping and TensorBoard. A
+    non-chief worker of a multi_worker cluster gets only the LR and stopping callbacks
+    (which every worker must run alike), and no files."""
     monitor = "val_loss" if has_validation else "loss"
+    chief = distribute.is_chief(config)
     callbacks = [AtomicCheckpoint(log_dir, config.NAME),
                  AtomicCSVLogger(Path(log_dir) / "history.csv")]
+    callbacks = callbacks if chief else []
     if config.LR_SCHEDULE == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
                                                            patience=3, min_lr=1e-6))
@@ -113,7 +129,7 @@ def make_callbacks(config, log_dir, epochs, has_validation):
     if config.EARLY_STOPPING_PATIENCE:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, patience=config.EARLY_STOPPING_PATIENCE, restore_best_weights=True))
-    if importlib.util.find_spec("tensorboard") is not None:
+    if chief and importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False))
     return callbacks
 
@@ -242,21 +258,31 @@ def train_semantic(model, config, train_dataset, val_dataset=None, epochs=1, mod
     The History gains `log_dir` and `checkpoint` (path of the last saved epoch).
     """
     log_dir, initial_epoch = resolve_weights(model, weights, model_dir, config.NAME)
-    log_dir = check_writable(log_dir or new_log_dir(model_dir, config.NAME))
-    config.to_json(log_dir / "config.json")
+    chief = distribute.is_chief(config)
+    if chief:
+        log_dir = check_writable(log_dir or new_log_dir(model_dir, config.NAME))
+        write_run_config(config, log_dir, getattr(train_dataset, "class_names", None))
+    else:
+        log_dir = Path(log_dir or new_log_dir(model_dir, config.NAME))
     compile_semantic(model, config)
-    if initial_epoch:
+    if initial_epoch and (log_dir / "history.csv").exists():
         restore_learning_rate(model, log_dir / "history.csv", initial_epoch)
     train = as_sequence(train_dataset, config, True, augmentation, config.STEPS_PER_EPOCH)
     val = None
     if val_dataset is not None and config.VALIDATION_STEPS:
         val = as_sequence(val_dataset, config, False)
     all_callbacks = make_callbacks(config, log_dir, epochs, val is not None) + list(callbacks or [])
-    guard = NonFiniteGuard(config.NONFINITE_LOSS, train, config, all_callbacks[0])
+    guard = NonFiniteGuard(config.NONFINITE_LOSS, train, config,
+                           all_callbacks[0] if chief else None)
     all_callbacks.insert(1, guard)  # before the CSV log: a NaN epoch is not logged
     val_steps = None if val is None else min(config.VALIDATION_STEPS, len(val))
-    history = model.fit(train, validation_data=val, epochs=epochs, initial_epoch=initial_epoch,
-                        validation_steps=val_steps, callbacks=all_callbacks, verbose=verbose)
+    # The kseg sequences shuffle themselves (seeded); Keras' own shuffle of the batch order
+    # would make runs unrepeatable and the NaN guard name the wrong images.
+    with distribute.fit_scope(config):
+        history = model.fit(train, validation_data=val, epochs=epochs,
+                            initial_epoch=initial_epoch, validation_steps=val_steps,
+                            callbacks=all_callbacks, verbose=verbose if chief else 0,
+                            shuffle=False)
     history.log_dir = log_dir
-    history.checkpoint = all_callbacks[0].last_path
+    history.checkpoint = all_callbacks[0].last_path if chief else None
     return history

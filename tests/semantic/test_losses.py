@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kseg.losses import (
+from kseg.semantic.losses import (
     SegmentationLoss,
     cross_entropy,
     dice_loss,

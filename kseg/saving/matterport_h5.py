@@ -1,4 +1,5 @@
-"""Write small HDF5 files in exactly Matterport's (Keras 2 ``save_weights``) layout, for tests.
+"""Write HDF5 files in exactly Matterport's (Keras 2 ``save_weights``) layout: Mask R-CNN checkpoints
+(`kseg.models.mask_rcnn.checkpoints`) and small files for tests.
 
     write_matterport_fixture("w.h5", [
         ("input_image", []),                                        # weightless: empty weight_names

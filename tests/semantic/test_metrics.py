@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kseg.evaluate.semantic import confusion_matrix, dice_per_class, iou_per_class
-from kseg.metrics import DiceScore, MeanIoU, PixelAccuracy, default_metrics
+from kseg.semantic.metrics import DiceScore, MeanIoU, PixelAccuracy, default_metrics
 
 Y_TRUE = np.array([[[0, 1, 1], [2, 2, 0]]], np.int32)                # [1, 2, 3]
 Y_PRED_CLASSES = np.array([[[0, 1, 0], [2, 1, 0]]], np.int32)
