@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kseg.cli.scaling import add_scaling_arguments, scaling_overrides
 from kseg.config import FCNConfig, UNetConfig
-from kseg.data.splits import grouped_split, sequential_split  # noqa: F401 (old names)
+from kseg.data.splits import grouped_split, parse_groups, sequential_split  # noqa: F401
 from kseg.models import runs
 from kseg.semantic import jobs
 
@@ -101,12 +101,6 @@ def detect_format(path):
     if any((path / f"{split}annot").is_dir() for split in ("val", "train", "test")):
         return "camvid"
     return "folder"
-
-
-def parse_groups(text):
-    """"a,b" -> ["a", "b"]; None / "" -> None."""
-    names = [name.strip() for name in (text or "").split(",") if name.strip()]
-    return names or None
 
 
 def load_semantic_data(args, model="fcn"):

@@ -109,6 +109,12 @@ def group_split(dataset, val_fraction=0.2, seed=0, key=None, val_groups=None):
     return train, val
 
 
+def parse_groups(text):
+    """Comma-separated group names ("0006R0,0001TP") -> a list; None or "" -> None."""
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    return names or None
+
+
 def describe_split(train, val, limit=12):
     """Which groups (`.groups` of `group_split`) went where, as two lines, e.g.
     'train: 367 images, 3 groups: 0001TP (62), 0006R0 (101), 0016E5 (204)'; a side with

@@ -102,7 +102,7 @@ def main(argv=None):
     args = parse_args(argv)
     train, val = None, None
     if args.command != "predict":
-        from kseg.cli.semantic import parse_groups
+        from kseg.data.splits import parse_groups
 
         train, val = load_road_datasets(args.dataset, args.format,
                                         val_groups=parse_groups(args.val_groups) or VAL_DRIVES)

@@ -96,7 +96,7 @@ def main(argv=None):
     args = parse_args(argv)
     train, val = None, None
     if args.command != "predict":
-        from kseg.cli.semantic import parse_groups
+        from kseg.data.splits import parse_groups
 
         train, val = load_smoke_datasets(args.dataset, val_groups=parse_groups(args.val_groups))
     return run_sample(args, SmokeConfig, train, val, augmentation(SmokeConfig.SEED))

@@ -108,3 +108,10 @@ def test_fss_split_by_source_photo(smoke_dir):
     assert (train.num_images, val.num_images) == (492, 123)
     assert not set(train.groups) & set(val.groups)
     assert len(train.groups) + len(val.groups) == 475
+
+
+def test_parse_groups():
+    from kseg.data.splits import parse_groups
+
+    assert parse_groups(" 0006R0, 0001TP,") == ["0006R0", "0001TP"]
+    assert parse_groups("") is None and parse_groups(None) is None
