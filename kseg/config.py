@@ -294,6 +294,8 @@ class FCNConfig(SemanticConfig):
     # their dropout rate.
     FCN_FC_FILTERS = None
     FCN_DROPOUT = 0.5
+    # Append (y, x) position channels to pool5 before fc6 (`CoordChannels`): a position prior.
+    FCN_COORD_CHANNELS = False
 
     def validate(self):
         super().validate()

@@ -8,18 +8,22 @@
 (`args.model` is "fcn" or "unet"); the work is `kseg.semantic.jobs`'. Training writes `config.json` beside its
 checkpoints; evaluate / predict rebuild the model from it.
 
-Datasets (`--format`, detected when omitted): "camvid" (SegNet layout; road vs rest,
-validation = the last 20% of the frames, see `kseg.data.sequential_split`), "kitti" (KITTI road
-`training/`), "folder" (`<path>/images` + `<path>/labels` or `masks`, paired by file
-stem; images whose stems share the prefix before "_" stay on one side of the split),
-or `--dataset synthetic` (generated road scenes for fcn, smoke scenes for unet).
+Datasets (`--format`, detected when omitted): "camvid" (SegNet layout, its train and
+val splits together; road vs rest), "kitti" (KITTI road `training/`, 20% at random),
+"folder" (`<path>/images` + `<path>/labels`, `masks` or `annotations`, or `--masks DIR`;
+paired by file stem), or `--dataset synthetic` (generated road scenes for fcn, smoke
+scenes for unet). CamVid and folder data are split by group (`kseg.data.group_split`):
+the file-name prefix before the first "_" (a CamVid drive, a photo's tiles), never a
+group on both sides; `--val-groups` names the validation groups, else `--val-fraction`
+of the groups are drawn with `--seed`. The split is printed. `evaluate` (and the end of
+`train`) prints the trivial priors on the same validation images beside the model.
 """
 
 from pathlib import Path
 
 from kseg.cli.scaling import add_scaling_arguments, scaling_overrides
 from kseg.config import FCNConfig, UNetConfig
-from kseg.data.splits import grouped_split, sequential_split
+from kseg.data.splits import grouped_split, parse_groups, sequential_split  # noqa: F401
 from kseg.models import runs
 from kseg.semantic import jobs
 
@@ -54,8 +58,16 @@ def _data_arguments(parser):
                         help="folder format: comma-separated class names without BG")
     parser.add_argument("--mask-mode", choices=("binary", "index"), default="binary",
                         help="folder format: masks are 0/255 (binary) or class indices")
-    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--masks", default=None,
+                        help="folder format: mask folder (default: <dataset>/labels, masks "
+                             "or annotations)")
+    parser.add_argument("--val-fraction", type=float, default=0.2,
+                        help="fraction of the groups (drives / photos) for validation")
+    parser.add_argument("--val-groups", default=None,
+                        help="comma-separated validation groups (e.g. a CamVid drive 0006R0)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tta-flip", action="store_true",
+                        help="evaluate with test-time horizontal flips (2x inference)")
 
 
 def _train_arguments(parser):
@@ -98,25 +110,51 @@ def load_semantic_data(args, model="fcn"):
 
         kind = RoadScenesDataset if model == "fcn" else SmokeScenesDataset
         return kind(160, 128, 128, seed=args.seed), kind(40, 128, 128, seed=args.seed + 1)
-    fmt = args.format or detect_format(args.dataset)
-    if fmt == "camvid":
-        from kseg.data.camvid import load_camvid
+    from kseg.data.splits import describe_split, group_split
 
-        return sequential_split(load_camvid(args.dataset), args.val_fraction)
+    fmt = args.format or detect_format(args.dataset)
     if fmt == "kitti":
         from kseg.data.kitti import load_kitti_road
         from kseg.data.splits import split_dataset
 
         return split_dataset(load_kitti_road(args.dataset), args.val_fraction, args.seed)
-    return grouped_split(_load_folder(args), args.val_fraction, args.seed)
+    if fmt == "camvid":
+        from kseg.data.camvid import camvid_splits, load_camvid
+
+        dataset = load_camvid(args.dataset, camvid_splits(args.dataset))
+    else:
+        dataset = _load_folder(args)
+    train, val = group_split(dataset, args.val_fraction, args.seed,
+                             val_groups=parse_groups(getattr(args, "val_groups", None)))
+    print(describe_split(train, val))
+    return train, val
+
+
+MASK_FOLDERS = ("labels", "masks", "annotations")
+
+
+def find_mask_folder(root, masks=None):
+    """The mask folder: `masks` when given, else the first of `MASK_FOLDERS` under `root`.
+
+    Raises `DataError` naming the folders tried when none exists.
+    """
+    from kseg.data.dataset import DataError
+
+    root = Path(root)
+    tried = [Path(masks)] if masks else [root / name for name in MASK_FOLDERS]
+    found = next((path for path in tried if path.is_dir()), None)
+    if found is None:
+        raise DataError(f"no mask folder found; tried {', '.join(str(p) for p in tried)}. "
+                        f"Expected <dataset>/images with masks in one of "
+                        f"{', '.join(MASK_FOLDERS)}, or pass --masks DIR.")
+    return found
 
 
 def _load_folder(args):
     from kseg.data.folder import load_mask_folder
 
     root = Path(args.dataset)
-    masks = next((root / d for d in ("labels", "masks", "annotations") if (root / d).is_dir()),
-                 root / "labels")
+    masks = find_mask_folder(root, getattr(args, "masks", None))
     names = args.classes.split(",") if args.classes else None
     return load_mask_folder(root / "images", masks, class_names=names, mode=args.mask_mode)
 
@@ -161,9 +199,10 @@ build_model = runs.build_semantic_model  # the CLI's old names of the library's 
 train_command = jobs.train_and_evaluate
 
 
-def evaluate_command(config, val, checkpoint, out=None):
-    """`kseg.semantic.jobs.evaluate_checkpoint` with the given config."""
-    return jobs.evaluate_checkpoint(checkpoint, val, out, config=config)
+def evaluate_command(config, val, checkpoint, out=None, train=None, flip=False):
+    """`kseg.semantic.jobs.evaluate_checkpoint` with the given config (`train`: print the
+    trivial priors beside the model; `flip`: test-time flips)."""
+    return jobs.evaluate_checkpoint(checkpoint, val, out, config=config, train=train, flip=flip)
 
 
 def predict_command(config, checkpoint, image_dir, out_dir):
@@ -178,8 +217,9 @@ def run(command, args):
         return 0
     checkpoint = resolve_checkpoint(args.weights, args.logs, args.name or args.model)
     if command == "evaluate":
-        _, val = load_semantic_data(args, args.model)
-        jobs.evaluate_checkpoint(checkpoint, val, args.out, kind=args.model)
+        train, val = load_semantic_data(args, args.model)
+        jobs.evaluate_checkpoint(checkpoint, val, args.out, kind=args.model, train=train,
+                                 flip=args.tta_flip)
     elif command == "predict":
         if not args.out:
             from kseg.cli import CLIError
@@ -205,4 +245,5 @@ def _run_train(args):
     config.VALIDATION_STEPS = max(1, len(val.image_ids) // config.BATCH_SIZE)
     return train_command(config, train, val, args.epochs, args.logs,
                          args.weights if resume else None,
-                         augmentation=None if args.no_augment else "default")
+                         augmentation=None if args.no_augment else "default",
+                         flip=args.tta_flip)

@@ -17,9 +17,14 @@ from kseg.data.image_io import ImageReadError, list_images, read_image, read_lab
 from kseg.data.kitti import KittiRoadDataset, load_kitti_road
 from kseg.data.shapes import ShapesDataset
 from kseg.data.splits import (
+    describe_split,
+    file_prefix,
+    group_split,
     grouped_split,
+    image_groups,
     sequential_split,
     split_dataset,
+    split_groups,
     split_ids,
     subset_dataset,
 )
@@ -31,6 +36,8 @@ _LAZY = {
     "SemanticSequence": ("kseg.data.semantic_pipeline", "SemanticSequence"),
     "load_semantic_sample": ("kseg.data.semantic_pipeline", "load_semantic_sample"),
     "make_semantic_tf_dataset": ("kseg.data.semantic_pipeline", "make_tf_dataset"),
+    "scene_augmentation": ("kseg.data.scene_augment", "scene_augmentation"),
+    "RandomHaze": ("kseg.data.scene_augment", "RandomHaze"),
 }
 
 __all__ = ["CAMVID_CLASSES", "CamVidDataset", "CocoDataset", "DataError", "Dataset",
@@ -39,7 +46,8 @@ __all__ = ["CAMVID_CLASSES", "CamVidDataset", "CocoDataset", "DataError", "Datas
            "default_augmentation", "instances_from_class_map", "load_camvid", "load_coco",
            "grouped_split", "list_images", "load_kitti_road", "load_mask_folder", "load_via",
            "read_image", "read_label", "sequential_split", "split_dataset", "split_ids",
-           "subset_dataset", *_LAZY]
+           "subset_dataset", "describe_split", "file_prefix", "group_split", "image_groups",
+           "split_groups", "scene_augmentation", "RandomHaze", *_LAZY]
 
 
 def __getattr__(name):

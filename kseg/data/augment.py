@@ -2,6 +2,7 @@
 
     aug = default_augmentation("semantic", seed=0)        # a keras.Sequential
     image, masks, class_map = apply_augmentation(aug, image, masks, class_map)
+    images, class_maps = apply_batch_augmentation(aug, images, class_maps)  # Keras only
 
 `apply_augmentation` accepts:
   * None (no change);
@@ -81,6 +82,32 @@ def apply_augmentation(augmentation, image, masks=None, class_map=None, rng=None
                         f"imgaug-style augmenter or an albumentations-style callable.")
     _check_shapes(augmentation, image, out_image, stacked, out_stacked)
     return _unstack(image, out_image, masks, class_map, out_stacked, n)
+
+
+def apply_batch_augmentation(augmentation, images, class_maps):
+    """Augment a batch at once with Keras layers (one call, per-image random draws).
+
+    Args:
+        augmentation: Keras layer(s) (see `apply_augmentation`); anything else raises
+            `TypeError` (augment those per sample).
+        images: [B, H, W, C] float32 (0..255); class_maps: [B, H, W] int.
+    Returns:
+        images [B, H, W, C] float32, class maps [B, H, W] with the input dtype.
+    """
+    if augmentation is None:
+        return images, class_maps
+    if not _is_keras(augmentation):
+        raise TypeError(f"augmentation {_name(augmentation)}: batch augmentation needs "
+                        f"Keras layers; apply other augmenters per sample.")
+    maps = np.asarray(class_maps)
+    out_images, out_maps = _apply_keras(augmentation, np.asarray(images), maps[..., None])
+    _check_shapes(augmentation, np.asarray(images), out_images, maps[..., None], out_maps)
+    return np.asarray(out_images, np.float32), _like(out_maps[..., 0], maps.dtype)
+
+
+def is_keras_augmentation(augmentation):
+    """True for a Keras layer or a non-empty list of them (batchable augmentation)."""
+    return _is_keras(augmentation)
 
 
 def _name(augmentation):

@@ -57,7 +57,7 @@ def load_camvid(root, split="val", class_map=None, class_names=None, ignore_inde
 
     Args:
         root: the CamVid folder.
-        split: "train", "val" or "test".
+        split: "train", "val", "test", or several joined by "+" ("train+val") or as a list.
         class_map: {CamVid class index: kseg class id}; default {3: 1} (road).
         class_names: kseg class names without BG; default ["road"].
         ignore_index: label of Unlabelled (11) pixels; None: background.
@@ -72,7 +72,9 @@ def load_camvid(root, split="val", class_map=None, class_names=None, ignore_inde
     dataset = CamVidDataset(class_map, ignore_index)
     for class_id, name in enumerate(class_names, start=1):
         dataset.add_class(CamVidDataset.source, class_id, name)
-    for image_path, label_path in camvid_pairs(Path(root), split):
+    splits = split.split("+") if isinstance(split, str) else list(split)
+    pairs = [pair for name in splits for pair in camvid_pairs(Path(root), name)]
+    for image_path, label_path in pairs:
         for path in (image_path, label_path):
             if not path.exists():
                 raise DataError(f"{path}: file not found; listed for split {split!r} in {root}.")
@@ -102,3 +104,14 @@ def camvid_pairs(root, split):
         raise DataError(f"{image_dir}: folder not found (and no {listing.name}); expected "
                         f"the SegNet CamVid layout <root>/{split}/, <root>/{split}annot/.")
     return [(p, label_dir / p.name) for p in sorted(image_dir.glob("*.png"))]
+
+
+def camvid_splits(root):
+    """The labelled training splits present under `root` ("train", "val" with their
+    `annot` folder), joined by "+" for `load_camvid`, e.g. "train+val"."""
+    root = Path(root)
+    found = [s for s in ("train", "val") if (root / f"{s}annot").is_dir()]
+    if not found:
+        raise DataError(f"{root}: no train/, val/ or test/ with its annot/ folder; expected "
+                        f"the SegNet CamVid layout <root>/<split>/, <root>/<split>annot/.")
+    return "+".join(found)

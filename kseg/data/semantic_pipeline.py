@@ -20,7 +20,7 @@ import warnings
 import keras
 import numpy as np
 
-from kseg.data.augment import apply_augmentation
+from kseg.data.augment import apply_augmentation, apply_batch_augmentation, is_keras_augmentation
 from kseg.data.dataset import DataError
 from kseg.data.image_io import ImageReadError
 from kseg.data.molding import resize_image, resize_mask
@@ -87,7 +87,9 @@ class SemanticSequence(keras.utils.PyDataset):
         config: a `kseg.SemanticConfig` (IMAGE_RESIZE_MODE, IMAGE_MIN_DIM, IMAGE_MAX_DIM,
             BATCH_SIZE, SEED, IGNORE_INDEX).
         shuffle: reshuffle the order every epoch (seeded by SEED and the epoch).
-        augmentation: see `kseg.data.augment.apply_augmentation`.
+        augmentation: see `kseg.data.augment.apply_augmentation`. Keras layers run once
+            on the whole batch (`apply_batch_augmentation`: per-image draws, one eager
+            call instead of B); other augmenters run per sample.
         on_error: "raise" (DataError naming image id and file) or "skip" (replace the
             sample with the next good one, count it, warn once per epoch).
         workers, use_multiprocessing, max_queue_size: passed to `PyDataset`.
@@ -135,13 +137,15 @@ class SemanticSequence(keras.utils.PyDataset):
         if index >= len(self):
             raise IndexError(f"batch {index} out of range ({len(self)} batches)")
         rng = self._rng(index)
+        batched = is_keras_augmentation(self.augmentation)
         start = index * self.batch_size
         want = min(self.batch_size, len(self.order) - start)
         images, maps = [], []
         for offset in range(len(self.order)):
             if len(images) == want:
                 break
-            sample = self._sample(int(self.order[(start + offset) % len(self.order)]), rng)
+            sample = self._sample(int(self.order[(start + offset) % len(self.order)]), rng,
+                                  None if batched else self.augmentation)
             if sample is not None:
                 images.append(sample[0])
                 maps.append(sample[1])
@@ -151,14 +155,14 @@ class SemanticSequence(keras.utils.PyDataset):
         if index == len(self) - 1:
             self._warn_skipped()
         fill = getattr(self.config, "IGNORE_INDEX", None)
-        return stack_batch(images, maps, 0 if fill is None else fill)
+        batch = stack_batch(images, maps, 0 if fill is None else fill)
+        return apply_batch_augmentation(self.augmentation, *batch) if batched else batch
 
-    def _sample(self, image_id, rng):
+    def _sample(self, image_id, rng, augmentation):
         if image_id in self._bad:
             return None
         try:
-            return load_semantic_sample(self.dataset, self.config, image_id,
-                                        self.augmentation, rng)
+            return load_semantic_sample(self.dataset, self.config, image_id, augmentation, rng)
         except DataError:
             if self.on_error == "raise":
                 raise

@@ -22,6 +22,7 @@ import keras
 from kseg.models.backbones import build_encoder
 from kseg.models.semantic_layers import (
     BilinearUpsampling,
+    CoordChannels,
     CropToMatch,
     InputNormalization,
     PadToMultiple,
@@ -83,7 +84,8 @@ def fcn_decoder(variant, pools, fc_features, channels):
 
 def FCN(variant="fcn8s", backbone="vgg16", num_classes=21, input_shape=(None, None, 3),
         output_activation="softmax", encoder_weights=None, encoder_freeze=False,
-        encoder_width=1.0, fc_filters=None, dropout=0.5, normalization=None, name=None):
+        encoder_width=1.0, fc_filters=None, dropout=0.5, normalization=None,
+        coord_channels=False, name=None):
     """Build an FCN as a functional `keras.Model`: images [B, H, W, 3] -> [B, H, W, K].
 
     Args:
@@ -113,7 +115,8 @@ def FCN(variant="fcn8s", backbone="vgg16", num_classes=21, input_shape=(None, No
                             freeze=encoder_freeze)
     pools = [encoder.get_layer(layer).output for layer in FCN_TAPS[backbone]]
     fc_filters = DEFAULT_FC_FILTERS[backbone] if fc_filters is None else fc_filters
-    logits = fcn_decoder(variant, pools, fc_head(pools[2], fc_filters, dropout), channels)
+    top = CoordChannels(name="coords")(pools[2]) if coord_channels else pools[2]
+    logits = fcn_decoder(variant, pools, fc_head(top, fc_filters, dropout), channels)
     logits = CropToMatch(name="crop")([logits, inputs])
     outputs = output_activation_layer(output_activation)(logits)
     return keras.Model(inputs, outputs, name=name or f"{variant}_{backbone}")
@@ -121,8 +124,9 @@ def FCN(variant="fcn8s", backbone="vgg16", num_classes=21, input_shape=(None, No
 
 def build_fcn(config, input_shape=None):
     """An FCN from an `FCNConfig` (FCN_VARIANT, BACKBONE, NUM_CLASSES, OUTPUT_ACTIVATION,
-    ENCODER_WEIGHTS, ENCODER_FREEZE, ENCODER_WIDTH, FCN_FC_FILTERS, FCN_DROPOUT), built
-    under the config's DISTRIBUTION strategy and MIXED_PRECISION policy."""
+    ENCODER_WEIGHTS, ENCODER_FREEZE, ENCODER_WIDTH, FCN_FC_FILTERS, FCN_DROPOUT,
+    FCN_COORD_CHANNELS), built under the config's DISTRIBUTION strategy and MIXED_PRECISION
+    policy."""
     from kseg import distribute
 
     with distribute.scope(config):
@@ -132,5 +136,5 @@ def build_fcn(config, input_shape=None):
             output_activation=config.OUTPUT_ACTIVATION, encoder_weights=config.ENCODER_WEIGHTS,
             encoder_freeze=config.ENCODER_FREEZE, encoder_width=config.ENCODER_WIDTH,
             fc_filters=config.FCN_FC_FILTERS, dropout=config.FCN_DROPOUT,
-            name=config.NAME)
+            coord_channels=bool(getattr(config, "FCN_COORD_CHANNELS", False)), name=config.NAME)
     return distribute.prepare_model(model, config)

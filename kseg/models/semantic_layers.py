@@ -143,6 +143,27 @@ class CropToMatch(keras.layers.Layer):
         return (x_shape[0], ref_shape[1], ref_shape[2], x_shape[3])
 
 
+@keras.saving.register_keras_serializable(package="kseg")
+class CoordChannels(keras.layers.Layer):
+    """Append the pixel's position: [B, H, W, C] -> [B, H, W, C + 2], channels (y, x)
+    running from -1 (top / left) to 1 (bottom / right) over the feature map; a cheap
+    position prior (CoordConv, Liu et al. 2018), e.g. "road is at the bottom"."""
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        height, width = shape[1], shape[2]
+        ys = ops.linspace(-1.0, 1.0, height)
+        xs = ops.linspace(-1.0, 1.0, width)
+        grid_y = ops.broadcast_to(ops.reshape(ys, (1, -1, 1, 1)), (shape[0], height, width, 1))
+        grid_x = ops.broadcast_to(ops.reshape(xs, (1, 1, -1, 1)), (shape[0], height, width, 1))
+        coords = ops.cast(ops.concatenate([grid_y, grid_x], axis=-1), inputs.dtype)
+        return ops.concatenate([inputs, coords], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        channels = None if input_shape[-1] is None else input_shape[-1] + 2
+        return (*input_shape[:-1], channels)
+
+
 def output_activation_layer(activation, name="output"):
     """The model's last layer for "softmax", "sigmoid" or "logits" (linear), float32."""
     if activation not in ("softmax", "sigmoid", "logits"):

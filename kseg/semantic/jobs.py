@@ -14,17 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["evaluate_checkpoint", "predict_folder", "train_and_evaluate", "write_overview"]
+__all__ = ["evaluate_checkpoint", "predict_folder", "report", "train_and_evaluate",
+           "write_overview"]
 
 
 def train_and_evaluate(config, train, val, epochs, logs="logs", weights=None,
-                       augmentation="default", verbose=2):
+                       augmentation="default", verbose=2, flip=False):
     """Train (resuming from `weights` "last" / a path), then evaluate on `val` at original
-    size and print the table. `augmentation`: "default" (`default_augmentation("semantic")`),
-    None, or anything `apply_augmentation` takes. Returns (history, results)."""
+    size and print the table beside the trivial priors (`report`). `augmentation`:
+    "default" (`default_augmentation("semantic")`), None, or anything `apply_augmentation`
+    takes; `flip`: test-time flips. Returns (history, results)."""
     from kseg.data.augment import default_augmentation
     from kseg.models.runs import build_semantic_model
-    from kseg.semantic.predict import evaluate_semantic, results_table
+    from kseg.semantic.predict import evaluate_semantic
     from kseg.semantic.train import InMemoryDataset, train_semantic
 
     model = build_semantic_model(config)
@@ -35,12 +37,32 @@ def train_and_evaluate(config, train, val, epochs, logs="logs", weights=None,
                              model_dir=logs, augmentation=augmentation, weights=weights,
                              verbose=verbose)
     print(f"trained in {time.time() - start:.0f} s; checkpoints in {history.log_dir}")
-    results = evaluate_semantic(model, val, config)
-    print(results_table(results))
+    results = evaluate_semantic(model, val, config, flip=flip)
+    report(results, config, train, val, flip)
     if val is not None and len(val.image_ids):
         path = write_overview(model, config, val, Path(history.log_dir) / "val_overview.png")
         print(f"wrote {path} (image / ground truth / prediction)")
     return history, results
+
+
+def report(results, config, train, val, flip=False):
+    """Print the model's table and, when `train` is given, the model beside the trivial
+    priors on `val` (`trivial_priors`: all background, all foreground, the mean training
+    mask); adds them to `results["priors"]`. Returns `results`."""
+    from kseg.semantic.predict import comparison_table, results_table, trivial_priors
+
+    print(results_table(results))
+    if train is None or val is None or not len(val.image_ids):
+        return results
+    priors = trivial_priors(train, val, config.IGNORE_INDEX)
+    names = {"all_background": "all background", "all_foreground": "all foreground",
+             "mean_mask": "mean training mask"}
+    rows = {"model" + (" (test-time flip)" if flip else ""): results,
+            **{names[key]: value for key, value in priors.items()}}
+    print(f"\non the {len(val.image_ids)} validation images:\n{comparison_table(rows)}")
+    results["priors"] = {key: {k: value[k] for k in ("iou", "mean_iou", "pixel_accuracy")}
+                         for key, value in priors.items()}
+    return results
 
 
 def write_overview(model, config, dataset, path, count=4, candidates=40):
@@ -72,17 +94,19 @@ def _rebuilt(checkpoint, config, kind=None):
     return model, config, checkpoint
 
 
-def evaluate_checkpoint(checkpoint, val, out=None, config=None, kind=None):
+def evaluate_checkpoint(checkpoint, val, out=None, config=None, kind=None, train=None,
+                        flip=False):
     """Evaluate `checkpoint` (a file or run folder; its run's config unless `config` is
-    given; `kind` "fcn" / "unet" refuses other runs) on `val` at original size; print the
-    table, write JSON `out`; returns the results."""
+    given; `kind` "fcn" / "unet" refuses other runs) on `val` at original size (`flip`:
+    test-time flips); print the table, beside the trivial priors when `train` is given;
+    write JSON `out`; returns the results."""
     from kseg.evaluate.semantic import write_json
-    from kseg.semantic.predict import evaluate_semantic, results_table
+    from kseg.semantic.predict import evaluate_semantic
 
     model, config, checkpoint = _rebuilt(checkpoint, config, kind)
-    results = evaluate_semantic(model, val, config)
+    results = evaluate_semantic(model, val, config, flip=flip)
     results["weights"] = str(checkpoint)
-    print(results_table(results))
+    report(results, config, train, val, flip)
     if out:
         write_json(results, out)
         print(f"wrote {out}")

@@ -60,8 +60,11 @@ def _batches(molded, batch_size):
             start = end
 
 
-def predict_semantic(model, config, images, batch_size=None):
+def predict_semantic(model, config, images, batch_size=None, flip=False):
     """Class maps and probabilities at each image's original size (see module docstring).
+
+    `flip=True` (test-time augmentation) averages the probabilities of each image and of
+    its horizontal mirror (mirrored back): twice the inference time.
 
     Returns:
         class_maps: list of [H_i, W_i] int32; probabilities: list of [H_i, W_i, K] float32.
@@ -71,6 +74,10 @@ def predict_semantic(model, config, images, batch_size=None):
     for indices in _batches(molded, batch_size or config.BATCH_SIZE):
         batch = np.stack([molded[i][0] for i in indices])
         outputs = output_probabilities(model.predict_on_batch(batch), config.OUTPUT_ACTIVATION)
+        if flip:
+            mirrored = model.predict_on_batch(np.ascontiguousarray(batch[:, :, ::-1]))
+            mirrored = output_probabilities(mirrored, config.OUTPUT_ACTIVATION)[:, :, ::-1]
+            outputs = 0.5 * (outputs + mirrored)
         for i, output in zip(indices, outputs):
             y1, x1, y2, x2 = molded[i][1]
             height, width = np.asarray(images[i]).shape[:2]
@@ -102,10 +109,11 @@ def _class_names(dataset, num_classes):
     return names if len(names) == num_classes else [f"class_{i}" for i in range(num_classes)]
 
 
-def evaluate_semantic(model, dataset, config, image_ids=None, batch_size=None):
+def evaluate_semantic(model, dataset, config, image_ids=None, batch_size=None, flip=False):
     """Per-class IoU / Dice, mean IoU, pixel accuracy of `model` on a kseg `Dataset`,
-    at original image size; binary tasks add KITTI road "maxf" and "ap" (on class 1's
-    probability). Returns a dict (see `summarize`) with "num_images"."""
+    at original image size; binary tasks add best-threshold F "maxf" and "ap" (KITTI
+    road's MaxF / AP, on class 1's probability). `flip`: test-time horizontal flip (see
+    `predict_semantic`). Returns a dict (see `summarize`) with "num_images"."""
     image_ids = list(dataset.image_ids if image_ids is None else image_ids)
     num_classes = config.NUM_CLASSES
     matrix = np.zeros((num_classes, num_classes), np.int64)
@@ -115,7 +123,7 @@ def evaluate_semantic(model, dataset, config, image_ids=None, batch_size=None):
         ids = image_ids[start:start + batch]
         images = [dataset.load_image(i) for i in ids]
         gts = [dataset.load_semantic_mask(i) for i in ids]
-        class_maps, probs = predict_semantic(model, config, images, batch)
+        class_maps, probs = predict_semantic(model, config, images, batch, flip=flip)
         for gt, class_map, prob in zip(gts, class_maps, probs):
             matrix += confusion_matrix(gt, class_map, num_classes, config.IGNORE_INDEX)
             if num_classes == 2:
@@ -164,6 +172,30 @@ def mean_mask_prior(train_dataset, val_dataset, ignore_index=None, grid=(128, 12
     return {key: summarize(m, names) for key, m in matrices.items()}
 
 
+def trivial_priors(train_dataset, val_dataset, ignore_index=None, grid=(128, 128)):
+    """`mean_mask_prior`'s two predictors plus "all_background" (class 0 everywhere), on
+    `val_dataset`: {"all_background", "all_foreground", "mean_mask": results}."""
+    priors = mean_mask_prior(train_dataset, val_dataset, ignore_index, grid)
+    counts = np.asarray(priors["all_foreground"]["confusion_matrix"]).sum(axis=1)
+    matrix = np.zeros((len(counts), len(counts)), np.int64)
+    matrix[:, 0] = counts  # every ground-truth pixel predicted as class 0
+    return {"all_background": summarize(matrix, priors["all_foreground"]["class_names"]),
+            "all_foreground": priors["all_foreground"], "mean_mask": priors["mean_mask"]}
+
+
+def comparison_table(named_results):
+    """One line per predictor ({name: results}): foreground IoU (class 1), mean IoU, pixel
+    accuracy; e.g. the model beside `trivial_priors` on the same images."""
+    rows = []
+    for name, results in named_results.items():
+        foreground = results["class_names"][1] if len(results["class_names"]) > 1 else None
+        iou = results["iou"][foreground] if foreground else float("nan")
+        rows.append([name, iou, results["mean_iou"], results["pixel_accuracy"]])
+    first = next(iter(named_results.values()))
+    label = f"{first['class_names'][1]} IoU" if len(first["class_names"]) > 1 else "IoU"
+    return format_table(rows, ["predictor", label, "mean IoU", "pixel acc."])
+
+
 def results_table(results):
     """Per-class IoU / Dice table plus the means, as text."""
     rows = [[name, results["iou"][name], results["dice"][name]]
@@ -172,5 +204,5 @@ def results_table(results):
     text = format_table(rows, ["class", "IoU", "Dice"])
     text += f"\npixel accuracy {results['pixel_accuracy']:.4f}"
     if "maxf" in results:
-        text += f"\nKITTI MaxF {results['maxf']:.4f}  AP {results['ap']:.4f}"
+        text += f"\nbest-threshold F (MaxF) {results['maxf']:.4f}  AP {results['ap']:.4f}"
     return text

@@ -7,7 +7,9 @@
 
 A sample supplies its Config class, a `(train, val)` loader and its augmentation;
 `sample_parser` builds the arguments (a sample may add its own, e.g. `--format`), and
-`run_sample` carries out the command.
+`run_sample` carries out the command. It prints which groups (drives, source photos) went
+to training and validation, and scores the model beside the trivial priors (all
+background, all foreground, the mean training mask) on the same validation images.
 """
 
 import argparse
@@ -30,12 +32,27 @@ def sample_parser(description, dataset_help, default_epochs):
                         help="predict: folder of images (any size, .jpg/.png/...)")
     parser.add_argument("--out", default=None,
                         help="evaluate: JSON results file; predict: folder for the PNGs")
+    parser.add_argument("--val-groups", default=None,
+                        help="comma-separated validation groups (file-name prefix before "
+                             "the first '_': a drive, a source photo); default: the sample's")
+    parser.add_argument("--tta-flip", action="store_true",
+                        help="evaluate with test-time horizontal flips (2x inference)")
+    parser.add_argument("--encoder-weights", default=None,
+                        help="train: 'imagenet' (Keras' cached file, never downloaded) or a "
+                             "path: a full-width pretrained encoder (U-Net: VGG16)")
     return parser
 
 
 def sample_config(config_class, args):
-    """`config_class()` with the `--steps` / `--image-size` overrides of `args`."""
+    """`config_class()` with the `--steps` / `--image-size` / `--encoder-weights` overrides
+    of `args` (pretrained weights need the full-width encoder; a plain U-Net gets VGG16)."""
+    from kseg.config import UNetConfig
+
     overrides = {}
+    if getattr(args, "encoder_weights", None):
+        overrides.update(ENCODER_WEIGHTS=args.encoder_weights, ENCODER_WIDTH=1.0)
+        if issubclass(config_class, UNetConfig) and not config_class.BACKBONE:
+            overrides["BACKBONE"] = "vgg16"
     if args.steps:
         overrides["STEPS_PER_EPOCH"] = args.steps
     if args.image_size:
@@ -44,15 +61,16 @@ def sample_config(config_class, args):
 
 
 def print_priors(train, val):
-    """Print the trivial predictors' scores on `val` (see `kseg.semantic.train.mean_mask_prior`);
+    """Print the trivial predictors' scores on `val` (see `kseg.semantic.predict.trivial_priors`:
+    all background, all foreground, mean training mask) and their comparison table;
     returns {"mean_mask": results, "all_foreground": results}."""
-    from kseg.semantic.predict import results_table
-    from kseg.semantic.train import mean_mask_prior
+    from kseg.semantic.predict import comparison_table, results_table, trivial_priors
 
-    priors = mean_mask_prior(train, val)
+    priors = trivial_priors(train, val)
     for key, results in priors.items():
         print(f"\n{key}:\n{results_table(results)}")
-    return priors
+    print(f"\n{comparison_table(priors)}")
+    return {key: priors[key] for key in ("mean_mask", "all_foreground")}
 
 
 def run_sample(args, config_class, train, val, augmentation):
@@ -71,16 +89,21 @@ def run_sample(args, config_class, train, val, augmentation):
             raise SystemExit("predict needs --images DIR and --out DIR")
         checkpoint, config = _trained(args, config_class)
         return jobs.predict_folder(checkpoint, args.images, args.out, config=config)
+    from kseg.data.splits import describe_split
+
     print(f"{len(train.image_ids)} training and {len(val.image_ids)} validation images")
+    if getattr(train, "groups", None):
+        print(describe_split(train, val))
     if args.command == "prior":
         return print_priors(train, val)
     if args.command == "train":
         config = sample_config(config_class, args)
         weights = None if args.weights in (None, "none") else args.weights
         return jobs.train_and_evaluate(config, train, val, args.epochs, args.logs, weights,
-                                       augmentation=augmentation)
+                                       augmentation=augmentation, flip=args.tta_flip)
     checkpoint, config = _trained(args, config_class)
-    return jobs.evaluate_checkpoint(checkpoint, val, args.out, config=config)
+    return jobs.evaluate_checkpoint(checkpoint, val, args.out, config=config, train=train,
+                                    flip=args.tta_flip)
 
 
 def _trained(args, config_class):

@@ -7,15 +7,17 @@
 
 Data: `<dataset>/images/<name>.jpg` with `<dataset>/labels/<name>.png` (0 / 255 masks,
 255 = smoke), read with `load_mask_folder(..., mode="binary")`. FSS names are
-`<photo>_<i>_<j>`: tiles of one photo. The split keeps a photo's tiles together:
-`kseg.data.grouped_split` draws 20% of the photo ids with
-`split_ids(n_photos, 0.2, seed=0)` -> 492 training and 123 validation tiles.
+`<photo>_<i>_<j>`: tiles of one source photo. The split keeps a photo's tiles together:
+`kseg.data.group_split` draws 20% of the 475 source ids (the prefix before the first
+"_") with `split_ids(475, 0.2, seed=0)` -> 492 training and 123 validation tiles, no
+source on both sides (`--val-groups` names the validation sources instead).
 Without `--dataset`: 160 generated training and 40 validation scenes (seeds 0, 1).
 
 The defaults (SmokeConfig, `DEFAULT_EPOCHS`) train a narrow U-Net (8 base filters,
 depth 4, BatchNorm, sigmoid output with the classifier bias at a 5% smoke prior, CE +
 batch Dice loss, Adam 5e-3 with cosine decay, horizontal flips only: rotation / zoom /
-color jitter slow a short CPU run more than they help) on 128x128 molded images; see
+color jitter, and `scene_augmentation` with haze (0.16 smoke IoU after 20 epochs), slow a
+short CPU run more than they help) on 128x128 molded images; see
 README.md for measured scores and time against the trivial priors.
 """
 
@@ -61,11 +63,12 @@ def augmentation(seed=0):
     return keras.layers.RandomFlip("horizontal", seed=seed)
 
 
-def load_smoke_datasets(dataset=None, val_fraction=0.2, seed=0):
-    """(train, val) kseg Datasets for an FSS-layout folder, or generated scenes."""
+def load_smoke_datasets(dataset=None, val_fraction=0.2, seed=0, val_groups=None):
+    """(train, val) kseg Datasets for an FSS-layout folder, or generated scenes; the split
+    keeps a source photo's tiles on one side (`group_split`, `val_groups`: photo ids)."""
     from pathlib import Path
 
-    from kseg.data import grouped_split
+    from kseg.data.splits import group_split
 
     if dataset is None:
         from kseg.data.synthetic import SmokeScenesDataset
@@ -76,7 +79,7 @@ def load_smoke_datasets(dataset=None, val_fraction=0.2, seed=0):
 
     root = Path(dataset)
     folder = load_mask_folder(root / "images", root / "labels", class_names=["smoke"])
-    return grouped_split(folder, val_fraction, seed)
+    return group_split(folder, val_fraction, seed, val_groups=val_groups)
 
 
 def parse_args(argv=None):
@@ -93,7 +96,9 @@ def main(argv=None):
     args = parse_args(argv)
     train, val = None, None
     if args.command != "predict":
-        train, val = load_smoke_datasets(args.dataset)
+        from kseg.data.splits import parse_groups
+
+        train, val = load_smoke_datasets(args.dataset, val_groups=parse_groups(args.val_groups))
     return run_sample(args, SmokeConfig, train, val, augmentation(SmokeConfig.SEED))
 
 

@@ -119,3 +119,23 @@ def test_bad_arguments():
         FCN("fcn4s", num_classes=2)
     with pytest.raises(ValueError, match="sigmoid"):
         FCN(num_classes=3, output_activation="sigmoid", **TINY)
+
+
+def test_coord_channels_feed_fc6_and_hold_positions(tmp_path):
+    from kseg.models.semantic_layers import CoordChannels
+
+    features = np.zeros([2, 3, 5, 4], "float32")
+    out = keras.ops.convert_to_numpy(CoordChannels()(features))
+    assert out.shape == (2, 3, 5, 6)
+    np.testing.assert_allclose(out[1, :, 0, 4], [-1, 0, 1])        # y: top -1 .. bottom 1
+    np.testing.assert_allclose(out[0, 2, :, 5], [-1, -0.5, 0, 0.5, 1])  # x: left .. right
+    model = build_fcn(FCNConfig(NUM_CLASSES=2, ENCODER_WIDTH=0.0625, FCN_FC_FILTERS=8,
+                                FCN_COORD_CHANNELS=True))
+    assert _inbound(model, "fc6") == ["coords"] and _inbound(model, "coords") == ["block5_pool"]
+    assert model.get_layer("fc6").kernel.shape[2] == 512 * 0.0625 + 2  # block5 + (y, x)
+    path = tmp_path / "coords.keras"
+    model.save(path)
+    images = _images(64, 96)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0),
+                               atol=1e-6)

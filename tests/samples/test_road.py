@@ -17,14 +17,17 @@ def test_config_defaults_are_valid():
     assert config.IMAGE_SHAPE.tolist() == [256, 256, 3]
 
 
-def test_camvid_split_is_by_time(camvid_dir):
+def test_camvid_split_is_by_drive(camvid_dir):
     train, val = road.load_road_datasets(camvid_dir)
-    assert (len(train.image_ids), len(val.image_ids)) == (81, 20)
-    train_names = [Path(info["path"]).name for info in train.image_info]
-    val_names = [Path(info["path"]).name for info in val.image_info]
-    assert max(train_names) < min(val_names) and val_names[-1] == "0016E5_08159.png"
+    assert (len(train.image_ids), len(val.image_ids)) == (367, 101)
+    train_drives = {Path(info["path"]).name.split("_")[0] for info in train.image_info}
+    val_drives = {Path(info["path"]).name.split("_")[0] for info in val.image_info}
+    assert val_drives == set(road.VAL_DRIVES) == {"0006R0"}
+    assert train_drives == {"0001TP", "0016E5"}  # CamVid train and val, the held-out drive not
     again = road.load_road_datasets(camvid_dir)[1]
     assert [info["path"] for info in again.image_info] == [info["path"] for info in val.image_info]
+    other = road.load_road_datasets(camvid_dir, val_groups=["0001TP"])
+    assert (len(other[0].image_ids), len(other[1].image_ids)) == (406, 62)
 
 
 def _write_kitti(root, count=5):

@@ -32,13 +32,29 @@ def test_parser_defaults_and_overrides():
         parser.parse_args(["fit"])
 
 
+def test_encoder_weights_option(tmp_path, monkeypatch):
+    parser = sample_parser("test", "a folder", default_epochs=1)
+    config = sample_config(TinySmoke, parser.parse_args(["train", "--encoder-weights",
+                                                         "imagenet"]))
+    assert (config.ENCODER_WEIGHTS, config.ENCODER_WIDTH, config.BACKBONE) == \
+        ("imagenet", 1.0, "vgg16")
+    assert sample_config(TinySmoke, parser.parse_args(["train"])).ENCODER_WEIGHTS is None
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    from kseg.cli.semantic import build_model
+
+    with pytest.raises(FileNotFoundError, match="vgg16_weights_tf_dim_ordering"):
+        build_model(config)
+
+
 def test_prior_train_evaluate(tmp_path, capsys):
     train, val = SmokeScenesDataset(4, 64, 64, seed=0), SmokeScenesDataset(2, 64, 64, seed=1)
     parser = sample_parser("test", "a folder", default_epochs=1)
 
     priors = run_sample(parser.parse_args(["prior"]), TinySmoke, train, val, None)
     assert set(priors) == {"mean_mask", "all_foreground"}
-    assert "4 training and 2 validation images" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "4 training and 2 validation images" in out
+    assert "all_background" in out and "mean_mask" in out  # the three trivial predictors
 
     args = parser.parse_args(["train", "--steps", "1", "--logs", str(tmp_path)])
     history, trained = run_sample(args, TinySmoke, train, val, None)
@@ -48,8 +64,14 @@ def test_prior_train_evaluate(tmp_path, capsys):
 
     out = tmp_path / "val.json"
     args = parser.parse_args(["evaluate", "--logs", str(tmp_path), "--out", str(out)])
+    capsys.readouterr()
     evaluated = run_sample(args, TinySmoke, train, val, None)
     assert evaluated["mean_iou"] == pytest.approx(trained["mean_iou"])
+    table = capsys.readouterr().out.split("on the 2 validation images:")[1]
+    assert [line.split()[0] for line in table.strip().splitlines()[2:6]] == \
+        ["model", "all", "all", "mean"]
+    smoke = np.mean([val.load_semantic_mask(i) > 0 for i in val.image_ids])
+    assert evaluated["priors"]["all_background"]["pixel_accuracy"] == pytest.approx(1 - smoke)
     assert out.exists() and evaluated["weights"].endswith("kseg_tiny_smoke_0001.weights.h5")
 
 

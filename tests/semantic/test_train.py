@@ -135,3 +135,17 @@ def test_fcn_config_trains_one_epoch(tmp_path):
     assert np.isfinite(history.history["loss"][0])
 
 
+
+
+def test_test_time_flip_averages_the_mirrored_prediction():
+    config = _config()
+    model = _model(config)
+    image = np.random.default_rng(0).integers(0, 255, (40, 64, 3), dtype=np.uint8)
+    _, (plain,) = predict_semantic(model, config, [image])
+    _, (mirror,) = predict_semantic(model, config, [image[:, ::-1]])
+    _, (both,) = predict_semantic(model, config, [image], flip=True)
+    np.testing.assert_allclose(both, 0.5 * (plain + mirror[:, ::-1]), atol=1e-5)
+    assert not np.allclose(both, plain, atol=1e-4)
+    dataset = RoadScenesDataset(2, 40, 64, seed=1)
+    flipped = evaluate_semantic(model, dataset, config, flip=True)
+    assert np.asarray(flipped["confusion_matrix"]).sum() == 2 * 40 * 64
