@@ -309,7 +309,10 @@ class _BenchDataset:
 
 
 def _train_config(size, defaults):
-    rois = {} if defaults else {"TRAIN_ROIS_PER_IMAGE": 512, "ROI_POSITIVE_RATIO": 0.25}
+    # torchvision fills every ROI slot with negatives and adds the ground truth to the
+    # proposals: kseg's ROI_SAMPLING "fill" with ADD_GT_AS_PROPOSALS.
+    rois = {} if defaults else {"TRAIN_ROIS_PER_IMAGE": 512, "ROI_POSITIVE_RATIO": 0.25,
+                                "ROI_SAMPLING": "fill", "ADD_GT_AS_PROPOSALS": True}
     return _mrcnn_config(size, TRAIN_BN=True, OPTIMIZER="sgd", LEARNING_RATE=0.01,
                          LEARNING_MOMENTUM=0.9, STEPS_PER_EPOCH=1, VALIDATION_STEPS=0, **rois)
 
