@@ -2,7 +2,7 @@
 
 This is kseg's main job (the README's first command):
 
-    python samples/shapes/shapes.py                 # train 4-8 min on 2 CPU cores, evaluate
+    python samples/shapes/shapes.py                 # train 3-8 min on 2 CPU cores, evaluate
     python samples/shapes/shapes.py --epochs 2 --steps 20 --val-images 10   # a quick look
 
 Outputs (under --out, default `shapes_out/`):
