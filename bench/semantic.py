@@ -10,8 +10,9 @@ Columns: inference ms / image (predict_on_batch, after warm-up), training images
 (train_on_batch), peak resident memory of the process (resource.getrusage ru_maxrss;
 each model runs in its own subprocess), and the validation IoU of the foreground class
 and mean IoU after training from scratch for `--budget` seconds at the sample's default
-size (smoke: FSS grouped split, 492 / 123; road: CamVid time split, 81 / 20; see the
-samples' READMEs), evaluated at original image size.
+size (smoke: FSS split by source photo, 492 / 123 tiles; road: CamVid split by drive,
+367 frames of 0001TP + 0016E5 / 101 of 0006R0; see the samples' READMEs), evaluated at
+original image size.
 """
 
 import argparse

@@ -249,7 +249,8 @@ class SemanticConfig(Config):
     ENCODER_WIDTH = 1.0
     # "logits", "softmax" or "sigmoid" (sigmoid needs NUM_CLASSES == 2 -> 1 channel).
     OUTPUT_ACTIVATION = "softmax"
-    # Loss: "ce", "dice", "focal", or sums like "ce+dice". CLASS_WEIGHTS: None or list.
+    # Loss: "ce", "dice", "focal", "lovasz_hinge" (binary), or sums like "ce+dice".
+    # CLASS_WEIGHTS: None or list.
     LOSS = "ce"
     CLASS_WEIGHTS = None
     # Class index ignored by loss and metrics (None: none).
@@ -274,8 +275,8 @@ class SemanticConfig(Config):
         self._check(self.CLASS_WEIGHTS is None or len(self.CLASS_WEIGHTS) == self.NUM_CLASSES,
                     "CLASS_WEIGHTS", f"None or {self.NUM_CLASSES} numbers (one per class)")
         parts = str(self.LOSS).split("+")
-        self._check(all(p.strip() in ("ce", "dice", "focal") for p in parts), "LOSS",
-                    "ce, dice, focal or a sum such as 'ce+dice'")
+        self._check(all(p.strip() in ("ce", "dice", "focal", "lovasz_hinge") for p in parts),
+                    "LOSS", "ce, dice, focal, lovasz_hinge or a sum such as 'ce+dice'")
         self._check(self.LR_SCHEDULE in (None, "plateau", "cosine"), "LR_SCHEDULE",
                     "None, plateau or cosine")
         self._check(_positive_number(self.ENCODER_WIDTH), "ENCODER_WIDTH", "a number > 0")

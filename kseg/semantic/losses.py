@@ -1,4 +1,4 @@
-"""Semantic segmentation losses: cross-entropy, Dice, focal, and their sums.
+"""Semantic segmentation losses: cross-entropy, Dice, focal, Lovasz hinge, and their sums.
 
     loss = make_loss("ce+dice", num_classes=2, activation="sigmoid")
     model.compile(optimizer="adam", loss=loss)
@@ -18,7 +18,7 @@ import keras
 from keras import ops
 
 EPSILON = 1e-7
-TERMS = ("ce", "dice", "focal")
+TERMS = ("ce", "dice", "focal", "lovasz_hinge")
 
 
 def _log_probs(y_pred, activation):
@@ -96,6 +96,33 @@ def _dice_term(log_probs, onehot, valid, class_weights=None, smooth=1.0, per_ima
     return loss if per_image else loss * ops.ones_like(valid[:, 0, 0, 0])
 
 
+def _lovasz_hinge_term(log_probs, onehot, valid, per_image=False):
+    """Lovasz hinge (Berman et al. 2018) of the foreground class of a 2-class output [B]:
+    the Lovasz extension of the Jaccard loss 1 - IoU applied to the hinge errors
+    max(0, 1 - logit * sign), a convex surrogate of 1 - IoU; over the whole batch
+    (repeated per image, like the batch Dice) or over each image."""
+    if log_probs.shape[-1] != 2:
+        raise ValueError(f"the lovasz_hinge loss needs a binary output (1 sigmoid channel or "
+                         f"2 classes); got {log_probs.shape[-1]} classes")
+    rows = (ops.shape(valid)[0], -1) if per_image else (1, -1)
+    logits = ops.reshape(log_probs[..., 1] - log_probs[..., 0], rows)
+    labels = ops.reshape(onehot[..., 1], ops.shape(logits))
+    mask = ops.reshape(valid, ops.shape(logits))
+    errors = 1.0 - logits * (2.0 * labels - 1.0)
+    # Ignored pixels sort last with label 0: they change no earlier Jaccard step and add 0.
+    errors = ops.where(mask > 0, errors, -1e4)
+    labels = labels * mask
+    sorted_errors, order = ops.top_k(errors, k=errors.shape[-1], sorted=True)  # descending
+    sorted_labels = ops.take_along_axis(labels, order, axis=-1)
+    positives = ops.sum(sorted_labels, axis=-1, keepdims=True)
+    intersection = positives - ops.cumsum(sorted_labels, axis=-1)
+    union = positives + ops.cumsum(1.0 - sorted_labels, axis=-1)
+    jaccard = 1.0 - intersection / ops.maximum(union, 1.0)
+    gradient = ops.concatenate([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], axis=-1)
+    loss = ops.sum(ops.relu(sorted_errors) * ops.stop_gradient(gradient), axis=-1)
+    return loss if per_image else loss * ops.ones_like(valid[:, 0, 0])
+
+
 def cross_entropy(y_true, y_pred, activation="softmax", class_weights=None, ignore_index=None):
     """Pixel-mean (class-weighted) cross-entropy per image [B]."""
     return _ce_term(*_prepared(y_true, y_pred, activation, ignore_index), class_weights)
@@ -122,9 +149,19 @@ def dice_loss(y_true, y_pred, activation="softmax", class_weights=None, ignore_i
                       smooth, per_image, binary=y_pred.shape[-1] == 1)
 
 
+def lovasz_hinge(y_true, y_pred, activation="sigmoid", ignore_index=None, per_image=False):
+    """Lovasz hinge loss (Berman et al., "The Lovasz-Softmax loss", 2018), one value per
+    image [B], for a binary model (1 sigmoid channel, or 2-class softmax / logits): a
+    piecewise-linear convex surrogate of 1 - IoU of the foreground class, optimised
+    directly. Over the whole batch (the value repeated per image; the IoU of all pixels
+    pooled, as the evaluation counts it) or over each image with `per_image=True`. With
+    hinge errors of exactly 0 (right with margin 1) or 1 (logit 0) it equals 1 - IoU."""
+    return _lovasz_hinge_term(*_prepared(y_true, y_pred, activation, ignore_index), per_image)
+
+
 @keras.saving.register_keras_serializable(package="kseg")
 class SegmentationLoss(keras.losses.Loss):
-    """Sum of loss terms ("ce", "dice", "focal"), e.g. `SegmentationLoss("ce+dice")`.
+    """Sum of loss terms ("ce", "dice", "focal", "lovasz_hinge"), e.g. "ce+dice".
 
     Args:
         terms: "+"-separated term names.
@@ -157,6 +194,8 @@ class SegmentationLoss(keras.losses.Loss):
                 values.append(_ce_term(*prepared, self.class_weights))
             elif term == "focal":
                 values.append(_focal_term(*prepared, self.class_weights, self.gamma))
+            elif term == "lovasz_hinge":
+                values.append(_lovasz_hinge_term(*prepared))
             else:
                 values.append(_dice_term(*prepared, self.class_weights, self.smooth,
                                          self.dice_per_image, binary=y_pred.shape[-1] == 1))
@@ -182,7 +221,7 @@ def parse_terms(spec):
 
 def make_loss(spec="ce", activation="softmax", class_weights=None, ignore_index=None,
               gamma=2.0, smooth=1.0):
-    """A `SegmentationLoss` for `spec` ("ce", "dice", "focal", "ce+dice", ...)."""
+    """A `SegmentationLoss` for `spec` ("ce", "dice", "focal", "lovasz_hinge", "ce+dice")."""
     return SegmentationLoss(spec, activation=activation, class_weights=class_weights,
                             ignore_index=ignore_index, gamma=gamma, smooth=smooth)
 

@@ -10,6 +10,7 @@ from kseg.semantic.losses import (
     dice_loss,
     focal_loss,
     loss_from_config,
+    lovasz_hinge,
     make_loss,
 )
 
@@ -105,3 +106,65 @@ def test_loss_from_config():
                         CLASS_WEIGHTS=[1.0, 4.0])
     loss = loss_from_config(config)
     assert loss.terms == ("ce", "dice") and loss.class_weights == [1.0, 4.0]
+
+
+def _jaccard_case(seed=0, size=(2, 6, 5)):
+    """(labels, logits): hinge errors exactly 0 (right, margin 1) or 1 (logit 0, wrong)."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(size) < 0.4).astype(np.int32)
+    labels[1] = 0  # an image without foreground
+    wrong = rng.random(size) < 0.3
+    logits = np.where(wrong, 0.0, 2.0 * labels - 1.0).astype(np.float32)
+    return labels, logits, wrong
+
+
+def test_lovasz_hinge_is_one_minus_iou_on_binary_errors():
+    labels, logits, wrong = _jaccard_case()
+    predicted = (logits > 0) | (wrong & (labels == 0))  # a logit-0 mistake predicts the wrong class
+    expected = []
+    for gt, pred in zip(labels.astype(bool), predicted):
+        union = (gt | pred).sum()
+        expected.append(1.0 - (gt & pred).sum() / union if union else 0.0)
+    got = _np(lovasz_hinge(labels, logits[..., None], activation="logits", per_image=True))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert 0.2 < got[0] < 1.0 and got[1] > 0  # the empty image pays for its false positives
+    gt, pred = labels.astype(bool), predicted
+    pooled = 1.0 - (gt & pred).sum() / (gt | pred).sum()  # the batch value: pixels pooled
+    batch = _np(lovasz_hinge(labels, logits[..., None], activation="logits"))
+    np.testing.assert_allclose(batch, [pooled, pooled], rtol=1e-5)
+
+
+def test_lovasz_hinge_ignores_pixels_and_trains():
+    labels, logits, _ = _jaccard_case(seed=1)
+    base = _np(lovasz_hinge(labels, logits[..., None], activation="logits", per_image=True))
+    padded_labels = np.concatenate([labels, np.full((2, 6, 3), 255, np.int32)], axis=2)
+    padded_logits = np.concatenate([logits, np.full((2, 6, 3), 5.0, np.float32)], axis=2)
+    ignored = _np(lovasz_hinge(padded_labels, padded_logits[..., None], activation="logits",
+                               ignore_index=255, per_image=True))
+    np.testing.assert_allclose(ignored, base, rtol=1e-5)
+    loss = make_loss("ce+lovasz_hinge", activation="sigmoid")
+    probs = keras.ops.sigmoid(logits[..., None])
+    total = float(_np(loss(labels, probs)))
+    parts = _np(cross_entropy(labels, probs, activation="sigmoid")) + _np(
+        lovasz_hinge(labels, probs, activation="sigmoid"))
+    assert total == pytest.approx(float(parts.mean()), rel=1e-4)
+    with pytest.raises(ValueError, match="binary output"):
+        lovasz_hinge(Y_TRUE, PROBS, activation="softmax")
+
+
+def test_lovasz_hinge_gradient_lowers_the_loss():
+    tf = pytest.importorskip("tensorflow")
+    labels, _, _ = _jaccard_case(seed=2)
+    logits = keras.Variable(np.zeros(labels.shape + (1,), np.float32))
+    optimizer = keras.optimizers.SGD(20.0)  # per-pixel gradients are ~1 / union size
+    losses = []
+    for _ in range(10):
+        with tf.GradientTape() as tape:
+            per_image = lovasz_hinge(labels, logits, activation="logits", per_image=True)
+            value = keras.ops.mean(per_image)
+        optimizer.apply_gradients([(tape.gradient(value, logits), logits)])
+        losses.append(_np(per_image))
+    # The image with foreground learns its mask; the empty one (loss = its largest hinge
+    # error, so one pixel moves per step) must not get worse.
+    assert losses[0][0] == pytest.approx(1.0) and losses[-1][0] < 0.1, losses
+    assert losses[-1][1] <= losses[0][1] + 1e-6, losses
