@@ -112,7 +112,8 @@ def _lovasz_hinge_term(log_probs, onehot, valid, per_image=False):
     # Ignored pixels sort last with label 0: they change no earlier Jaccard step and add 0.
     errors = ops.where(mask > 0, errors, -1e4)
     labels = labels * mask
-    sorted_errors, order = ops.top_k(errors, k=errors.shape[-1], sorted=True)  # descending
+    count = errors.shape[-1] if errors.shape[-1] is not None else ops.shape(errors)[-1]
+    sorted_errors, order = ops.top_k(errors, k=count, sorted=True)  # descending
     sorted_labels = ops.take_along_axis(labels, order, axis=-1)
     positives = ops.sum(sorted_labels, axis=-1, keepdims=True)
     intersection = positives - ops.cumsum(sorted_labels, axis=-1)

@@ -168,3 +168,23 @@ def test_lovasz_hinge_gradient_lowers_the_loss():
     # error, so one pixel moves per step) must not get worse.
     assert losses[0][0] == pytest.approx(1.0) and losses[-1][0] < 0.1, losses
     assert losses[-1][1] <= losses[0][1] + 1e-6, losses
+
+
+def test_lovasz_hinge_compiles_in_a_model_with_an_unknown_batch_size():
+    labels, _, _ = _jaccard_case(seed=3, size=(4, 8, 8))
+    inputs = keras.Input((8, 8, 1))
+    model = keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same",
+                                                    activation="sigmoid")(inputs))
+    model.compile(optimizer=keras.optimizers.Adam(0.05),
+                  loss=make_loss("ce+lovasz_hinge", activation="sigmoid"))
+    images = labels[..., None].astype(np.float32) * 2.0 - 1.0  # the answer is in the input
+
+    class Batches(keras.utils.PyDataset):  # as SemanticSequence: the batch size is unknown
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return images[2 * index:2 * index + 2], labels[2 * index:2 * index + 2]
+
+    history = model.fit(Batches(), epochs=8, verbose=0)
+    assert history.history["loss"][-1] < 0.7 * history.history["loss"][0], history.history
