@@ -12,7 +12,7 @@ import keras
 from keras import layers, ops
 
 from kseg.models.mask_rcnn.layers import BatchNorm, FoldRoisIntoBatch
-from kseg.models.whole_conv import Conv2D
+from kseg.models.conv import Conv2D
 from kseg.ops import PyramidROIAlign, leading_rows, pad_rows
 
 

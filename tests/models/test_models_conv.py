@@ -1,10 +1,10 @@
-"""kseg.models.whole_conv.Conv2D: Keras' Conv2D numbers, computed as a matmul."""
+"""kseg.models.conv.Conv2D: Keras' Conv2D numbers on faster kernels."""
 
 import keras
 import numpy as np
 import pytest
 
-from kseg.models.whole_conv import Conv2D
+from kseg.models.conv import Conv2D
 
 
 def _pair(shape, **kwargs):
@@ -68,3 +68,15 @@ def test_weights_files_of_keras_conv2d_load(tmp_path):
     x = np.random.default_rng(3).normal(size=(2, 7, 7, 8)).astype("float32")
     np.testing.assert_allclose(fast.predict(x, verbose=0), ref.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_grouped_output_channels_give_keras_numbers():
+    """A 3x3 convolution with 256 outputs on a 32x32 map runs in two groups of 128 on
+    TensorFlow without a GPU: bit-for-bit the numbers of Keras' layer."""
+    from kseg.ops.conv import output_groups
+    shape = (1, 32, 32, 8)
+    ref, fast = _pair(shape, filters=256, kernel_size=3, padding="same", activation="relu")
+    assert output_groups(fast.kernel.shape, shape) == 2
+    x = np.random.default_rng(4).normal(size=shape).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(fast(x)),
+                                  keras.ops.convert_to_numpy(ref(x)))
