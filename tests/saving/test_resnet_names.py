@@ -72,3 +72,23 @@ def test_keras_imagenet_resnet50_file_lands_whole(reference, tmp_path, monkeypat
     expected = reference.predict_on_batch(images)
     assert np.asarray(expected).std() > 0.05
     np.testing.assert_allclose(ours.predict_on_batch(images), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("names", ["matterport", "keras"])
+def test_a_file_with_either_names_loads_into_the_resnet(names, tmp_path):
+    """fchollet's old file (Matterport's names, cached under Keras' file name by Keras 2)
+    and Keras' own (Keras-applications names) both load into the FCN / U-Net ResNet."""
+    inputs = keras.Input((32, 32, 3))
+    source = build_encoder("resnet34", inputs, inputs, width=0.0625)
+    rename = (lambda n: to_keras(n) or n) if names == "keras" else (lambda n: n)
+    layers = [(rename(layer.name), [(rename(w.split("/")[0]) + "/" + w.split("/", 1)[1], a)
+                                    for w, a in zip(legacy_weight_names(layer),
+                                                    [keras.ops.convert_to_numpy(v)
+                                                     for v in legacy_weights(layer)])])
+              for layer in source.layers if layer.weights]
+    assert any(name.startswith("conv2_block") for name, _ in layers) == (names == "keras")
+    write_matterport_fixture(tmp_path / "encoder.h5", layers)
+    target = build_encoder("resnet34", inputs, inputs, width=0.0625)
+    load_encoder_weights(target, "resnet34", tmp_path / "encoder.h5")
+    for a, b in zip(source.weights, target.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
