@@ -109,7 +109,9 @@ def test_one_resnet_builder():
             sums.append(relative)
         if "_branch" in source or "_block1_" in source:
             branches.append(relative)
-    assert set(sums) == SUMS_CONVOLUTIONS
+    assert set(sums) == SUMS_CONVOLUTIONS, (
+        f"modules summing convolutions: {sorted(sums)}; ResNet blocks belong in "
+        f"kseg/models/backbones/resnet.py (other sums: add the module to SUMS_CONVOLUTIONS)")
     assert "models/backbones/resnet.py" in sums
     assert set(branches) <= {"models/backbones/resnet.py", "saving/resnet_names.py",
                              "models/mask_rcnn/backbones.py"}
