@@ -20,7 +20,7 @@ from kseg.ops._tf_fast import should_use
 
 GROUP_FILTERS = 128
 MIN_FILTERS = 256
-MIN_SIDE = 32
+MIN_SIDE = 64
 
 
 @functools.cache
@@ -34,7 +34,7 @@ def output_groups(kernel_shape, input_shape, strides=(1, 1), use_fast_ops=None):
 
     More than one only on TensorFlow without a GPU, outside XLA, for 3x3 stride-1
     kernels with at least 256 output channels (a multiple of 128) on maps whose known
-    sides are both at least 32 (unknown sides count as large: Mask R-CNN's RPN runs one
+    sides are both at least 64 (unknown sides count as large: Mask R-CNN's RPN runs one
     convolution over every pyramid level).
     """
     kh, kw, _, filters = kernel_shape

@@ -71,10 +71,10 @@ def test_weights_files_of_keras_conv2d_load(tmp_path):
 
 
 def test_grouped_output_channels_give_keras_numbers():
-    """A 3x3 convolution with 256 outputs on a 32x32 map runs in two groups of 128 on
+    """A 3x3 convolution with 256 outputs on a 64x64 map runs in two groups of 128 on
     TensorFlow without a GPU: bit-for-bit the numbers of Keras' layer."""
     from kseg.ops.conv import output_groups
-    shape = (1, 32, 32, 8)
+    shape = (1, 64, 64, 8)
     ref, fast = _pair(shape, filters=256, kernel_size=3, padding="same", activation="relu")
     assert output_groups(fast.kernel.shape, shape) == 2
     x = np.random.default_rng(4).normal(size=shape).astype("float32")
