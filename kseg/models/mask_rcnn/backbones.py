@@ -109,7 +109,12 @@ def basic_block(x, filters, name, strides=1, train_bn=True):
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name + "_conv2")(y)
     y = _bn(name + "_bn2", train_bn)(y)
     if strides != 1 or x.shape[-1] != filters:
-        x = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=name + "_proj")(x)
+        if strides != 1:
+            # Subsample, then a 1x1 conv: the same numbers and weights as a strided 1x1
+            # conv, whose filter gradient corrupts the heap in TF 2.21's oneDNN at batch 1
+            # with under 16 input channels (bench/onednn_conv1x1_stride2.py).
+            x = layers.MaxPooling2D(1, strides=strides, name=name + "_proj_subsample")(x)
+        x = layers.Conv2D(filters, 1, use_bias=False, name=name + "_proj")(x)
         x = _bn(name + "_proj_bn", train_bn)(x)
     return layers.Activation("relu", name=name + "_out")(layers.Add()([y, x]))
 
