@@ -4,8 +4,9 @@
 
 Times loss + gradient (the train step's share) on [batch, M, 28, 28, C] logits, TF
 backend, in a tf.function: `take_along_axis` on the class axis, a one-hot multiply-sum,
-and a gather on the flattened row-major layout. Prints each median and its ratio to
-take_along_axis, and checks that the three give the same loss and gradient.
+and a gather on the flattened row-major layout (kseg's `losses.true_class_channel`, what
+the training model runs). Prints each median and its ratio to take_along_axis, and checks
+that the three give the same loss and gradient.
 """
 
 import argparse
@@ -18,6 +19,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
+from kseg.models.mask_rcnn.losses import true_class_channel  # noqa: E402
+
 
 def pick_take_along_axis(pred, class_ids):
     return ops.take_along_axis(pred, class_ids[:, :, None, None, None], axis=4)[..., 0]
@@ -28,15 +31,8 @@ def pick_one_hot(pred, class_ids):
     return ops.sum(pred * one_hot[:, :, None, None, :], axis=-1)
 
 
-def pick_flat_gather(pred, class_ids):
-    b, m, h, w, c = pred.shape
-    pixel = ops.arange(b * m * h * w) * c
-    flat = pixel + ops.repeat(ops.reshape(class_ids, (-1,)), h * w)
-    return ops.reshape(ops.take(ops.reshape(pred, (-1,)), flat), (b, m, h, w))
-
-
 PICKS = {"take_along_axis": pick_take_along_axis, "one_hot_sum": pick_one_hot,
-         "flat_gather": pick_flat_gather}
+         "flat_gather": true_class_channel}
 
 
 def step_fn(pick):
@@ -64,19 +60,20 @@ def main():
     logits = tf.constant(rng.normal(0, 3, shape).astype(np.float32))
     target = tf.constant((rng.random(shape[:4]) > 0.5).astype(np.float32))
     class_ids = tf.constant(rng.integers(1, args.classes, shape[:2]).astype(np.int32))
-    results = {}
-    for name, pick in PICKS.items():
-        step = step_fn(pick)
-        loss, grad = step(logits, target, class_ids)  # trace + warm-up
-        times = []
-        for _ in range(args.repeats):
+    steps = {name: step_fn(pick) for name, pick in PICKS.items()}
+    results = {name: [[], *step(logits, target, class_ids)]  # trace + warm-up
+               for name, step in steps.items()}
+    for _ in range(args.repeats):  # interleaved: a busy machine slows every variant alike
+        for name, step in steps.items():
             start = time.perf_counter()
             loss, grad = step(logits, target, class_ids)
             grad.numpy()
-            times.append(time.perf_counter() - start)
-        results[name] = (float(np.median(times)), float(loss), grad.numpy())
+            results[name][0].append(time.perf_counter() - start)
+    results = {name: (float(np.median(times)), float(loss), grad.numpy())
+               for name, (times, loss, grad) in results.items()}
     base_time, base_loss, base_grad = results["take_along_axis"]
-    print(f"logits {list(shape)}, loss + gradient, median of {args.repeats}")
+    print(f"logits {list(shape)}, loss + gradient, median of {args.repeats} "
+          "(interleaved)")
     for name, (t, loss, grad) in results.items():
         same = loss == base_loss and np.array_equal(grad, base_grad)
         print(f"{name:16s} {t * 1e3:8.2f} ms  ratio {t / base_time:5.2f}  same numbers: {same}")
