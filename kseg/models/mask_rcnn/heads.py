@@ -12,8 +12,8 @@ Shape shorthand:
 import keras
 from keras import layers, ops
 
-from kseg.models.mask_rcnn.layers import BatchNorm, FoldRoisIntoBatch
 from kseg.models.conv import Conv2D
+from kseg.models.mask_rcnn.layers import BatchNorm, FoldRoisIntoBatch
 from kseg.ops import PyramidROIAlign, leading_rows, pad_rows
 
 
