@@ -96,9 +96,10 @@ def true_class_channel(pred_masks, class_ids):
     """Each ROI's channel of its own class: [batch, M, h, w, C] -> [batch, M, h, w].
 
     class_ids: [batch, M] int. A gather on the flat row-major layout (index
-    `pixel * C + class`): with its gradient, 2-4x faster on CPU than `take_along_axis` on
-    the class axis and ~1.3x faster than a one-hot multiply-sum, with the same numbers
-    (bench/mask_loss_pick.py). Indices are int32: up to 2**31 mask values.
+    `pixel * C + class`): loss + gradient take 0.39-0.43x the time of `take_along_axis` on
+    the class axis and 0.7-0.9x that of a one-hot multiply-sum on CPU (TF, [1, 128, 28,
+    28, 81] and [2, 66, 28, 28, 81]), with the same numbers (bench/mask_loss_pick.py).
+    Indices are int32: up to 2**31 mask values.
     """
     shape = ops.shape(pred_masks)
     num_classes = pred_masks.shape[-1]
