@@ -17,8 +17,8 @@ The defaults (SmokeConfig, `DEFAULT_EPOCHS`) train a narrow U-Net (8 base filter
 depth 4, BatchNorm, sigmoid output with the classifier bias at a 5% smoke prior, CE +
 batch Dice loss, Adam 5e-3 with cosine decay, horizontal flips only) on 64x64 molded
 images for 100 epochs: in a ~10-minute CPU budget the model underfits, and 100 epochs at
-64x64 (smoke IoU 0.41 on unseen sources) beat 40 at 128x128 (0.28-0.37) in about the same
-CPU time; scale / shift augmentation, colour and haze, and a Lovasz hinge loss did not
+64x64 (smoke IoU 0.413 / 0.373 in two runs on unseen sources; chosen on that split)
+beat 40 at 128x128 (0.279 / 0.314 / 0.366) in about the same CPU time; scale / shift augmentation, colour and haze, and a Lovasz hinge loss did not
 help in runs this short. See README.md for the measured table and the trivial priors.
 """
 
