@@ -18,8 +18,10 @@ depth 4, BatchNorm, sigmoid output with the classifier bias at a 5% smoke prior,
 batch Dice loss, Adam 5e-3 with cosine decay, horizontal flips only) on 64x64 molded
 images for 100 epochs: in a ~10-minute CPU budget the model underfits, and 100 epochs at
 64x64 (smoke IoU 0.413 / 0.373 in two runs on unseen sources; chosen on that split)
-beat 40 at 128x128 (0.279 / 0.314 / 0.366) in about the same CPU time; scale / shift augmentation, colour and haze, and a Lovasz hinge loss did not
-help in runs this short. See README.md for the measured table and the trivial priors.
+beat 40 at 128x128 (0.279 / 0.314 / 0.366) in about the same CPU time. Scale / shift
+augmentation (on par with flips at epoch 12 of 40, not run further), colour and haze, and
+a Lovasz hinge loss did not do better in runs this short. See README.md for the measured
+table and the trivial priors.
 """
 
 import os
