@@ -205,6 +205,23 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         batch = self.config.BATCH_SIZE
         return [self._image_id(index * batch + k) for k in range(batch)]
 
+    def epoch_image_ids(self, epoch):
+        """[len(self) * BATCH_SIZE] image ids of every position of `epoch` (the tf.data
+        path's order)."""
+        self.set_epoch(epoch)
+        return [self._image_id(p) for p in range(len(self) * self.config.BATCH_SIZE)]
+
+    def set_epoch(self, epoch):
+        """Move to `epoch` (its order), as `on_epoch_end` does one epoch at a time."""
+        if epoch != self.epoch:
+            self.epoch, self._orders = int(epoch), {}
+
+    def image_inputs(self, image_id, rng):
+        """One image's model inputs {name: array without the batch axis}, drawing from
+        `rng` (bad samples replaced as `on_error` says)."""
+        sample, match = self._load(image_id, rng)
+        return _sample_inputs(sample, self.config, self.anchors, rng, match)
+
     def on_epoch_end(self):
         """Warn about skipped samples, then move to the next epoch (new order)."""
         if self.skipped:
@@ -284,26 +301,42 @@ def _check_sequence_args(dataset, config, augmentation, cache):
 
 # === tf.data ===
 def make_tf_dataset(dataset, config, shuffle=True, augmentation=None, seed=None,
-                    steps_per_epoch=None, cache=False, on_error="raise", prefetch=True):
-    """A `tf.data.Dataset` of the `MaskRCNNSequence` batches (input dicts).
+                    steps_per_epoch=None, cache=False, on_error="raise", prefetch=True,
+                    parallel=None, input_context=None, no_augmentation_sources=None,
+                    pipeline=False):
+    """A `tf.data.Dataset` of Mask R-CNN training batches (input dicts as `assemble_batch`).
 
-    Each iteration over the dataset is one epoch; the order is reshuffled between
-    epochs. Needs TensorFlow (imported here). Arguments as `MaskRCNNSequence`;
-    `prefetch` adds `prefetch(tf.data.AUTOTUNE)`.
+    One iteration is one epoch, in the order of `MaskRCNNSequence` with the same arguments
+    (same images per batch); each image is loaded in a parallel `map` with a random
+    generator seeded from (seed, epoch, position), so seeded runs repeat bitwise whatever
+    the parallelism (see `kseg.data.tf_pipeline`). Needs TensorFlow.
+
+    Args:
+        as `MaskRCNNSequence`, and:
+        parallel: per-image calls in flight: None (AUTOTUNE; 1 with an augmenter, whose own
+            random state must advance in order) or an int.
+        input_context: a `tf.distribute.InputContext` (`distribute_datasets_from_function`):
+            this pipeline's share of every global batch, in per-replica batches.
+        prefetch: add `prefetch(tf.data.AUTOTUNE)`.
+        pipeline: return the `TFPipeline` (its `.tf_dataset`, `batch_image_ids`, `reraise`).
     """
-    import tensorflow as tf
+    from kseg.data.tf_pipeline import AUTOTUNE, TFPipeline
 
     sequence = MaskRCNNSequence(dataset, config, shuffle=shuffle, augmentation=augmentation,
                                 seed=seed, steps_per_epoch=steps_per_epoch, cache=cache,
-                                on_error=on_error)
-
-    def generator():
-        for index in range(len(sequence)):
-            yield sequence[index]
-        sequence.on_epoch_end()
-
+                                on_error=on_error,
+                                no_augmentation_sources=no_augmentation_sources)
     spec = batch_spec(config)
-    signature = {name: tf.TensorSpec(shape, tf.as_dtype(dtype), name=name)
-                 for name, (shape, dtype) in spec.items()}
-    ds = tf.data.Dataset.from_generator(generator, output_signature=signature)
-    return ds.prefetch(tf.data.AUTOTUNE) if prefetch else ds
+    if parallel is None:
+        parallel = AUTOTUNE if augmentation is None else 1
+
+    def load(image_id, rng, position, epoch):
+        row = sequence.image_inputs(image_id, rng)
+        if set(row) != set(spec):
+            raise ValueError(f"per-image inputs {sorted(row)} differ from batch_spec "
+                             f"{sorted(spec)}")
+        return [row[name] for name in spec]
+
+    result = TFPipeline(sequence, load, spec, config.BATCH_SIZE, parallel=parallel,
+                        input_context=input_context, prefetch=prefetch)
+    return result if pipeline else result.tf_dataset
