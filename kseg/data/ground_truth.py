@@ -59,6 +59,18 @@ def load_image_gt(dataset, config, image_id, augmentation=None, rng=None, on_err
 
 
 def _load_image_gt(dataset, config, image_id, augmentation, rng, augment, use_mini_mask):
+    molded = load_molded(dataset, config, image_id, rng)
+    return finish_image_gt(dataset, config, image_id, molded, augmentation, rng, augment,
+                           use_mini_mask)
+
+
+def load_molded(dataset, config, image_id, rng=None):
+    """The first half of `load_image_gt`: read, check, resize (no augmentation).
+
+    Returns:
+        image [S, S, 3] uint8, masks [S, S, N] bool, class_ids [N] int32, molding [8]
+        float64: original (height, width, channels), window (y1, x1, y2, x2), scale.
+    """
     image = dataset.load_image(image_id)
     masks, class_ids = dataset.load_mask(image_id)
     masks, class_ids = check_instances(dataset, config, image_id, image, masks, class_ids)
@@ -67,6 +79,15 @@ def _load_image_gt(dataset, config, image_id, augmentation, rng, augment, use_mi
         image, min_dim=config.IMAGE_MIN_DIM, max_dim=config.IMAGE_MAX_DIM,
         min_scale=config.IMAGE_MIN_SCALE, mode=config.IMAGE_RESIZE_MODE, rng=rng)
     masks = _resize_masks(masks, scale, padding, crop)
+    molding = np.array([*original_shape, *window, scale], np.float64)
+    return image, masks, class_ids, molding
+
+
+def finish_image_gt(dataset, config, image_id, molded, augmentation=None, rng=None,
+                    augment=False, use_mini_mask=None):
+    """The second half of `load_image_gt` on a `load_molded` output: augment, drop the
+    instances that vanished, boxes, mini masks, image meta (Returns: as `load_image_gt`)."""
+    image, masks, class_ids, molding = molded
     if augment and (rng or np.random.default_rng()).integers(0, 2):  # Matterport's flip
         image, masks = np.fliplr(image).copy(), np.fliplr(masks).copy()
     if augmentation is not None:
@@ -75,7 +96,9 @@ def _load_image_gt(dataset, config, image_id, augmentation, rng, augment, use_mi
     masks, class_ids, boxes = masks[..., keep], class_ids[keep], extract_bboxes(masks[..., keep])
     if config.USE_MINI_MASK if use_mini_mask is None else use_mini_mask:
         masks = minimize_mask(boxes, masks, config.MINI_MASK_SHAPE)
-    meta = compose_image_meta(image_id, original_shape, image.shape, window, scale,
+    original_shape = tuple(int(v) for v in molding[:3])
+    window = tuple(int(v) for v in molding[3:7])
+    meta = compose_image_meta(image_id, original_shape, image.shape, window, float(molding[7]),
                               _active_class_ids(dataset, config, image_id))
     return image, meta, class_ids, boxes, masks
 

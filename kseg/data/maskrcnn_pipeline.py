@@ -32,12 +32,16 @@ from kseg.data.ground_truth import (  # noqa: F401  (re-exported: Matterport's l
     _load_image_gt,
     _resize_masks,
     check_instances,
+    finish_image_gt,
     load_image_gt,
+    load_molded,
 )
 from kseg.data.molding import mold_image
 from kseg.data.rpn_targets import match_anchors, sample_rpn_targets
 from kseg.ops.anchors import config_anchors
 
+# `MaskRCNNSequence.molded_sample` flattened: image id, image, masks, class ids, molding.
+MOLDED_DTYPES = (np.int64, np.uint8, np.bool_, np.int32, np.float64)
 INPUT_NAMES = ("input_image", "input_image_meta", "input_rpn_match", "input_rpn_bbox",
                "input_gt_class_ids", "input_gt_boxes", "input_gt_masks")
 
@@ -222,6 +226,19 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         sample, match = self._load(image_id, rng)
         return _sample_inputs(sample, self.config, self.anchors, rng, match)
 
+    def molded_sample(self, image_id, rng):
+        """(image id, `load_molded` output): the first, parallel stage of the tf.data path
+        with an augmenter (a bad sample replaced as `on_error` says)."""
+        return self._load(image_id, rng, lambda i, r: (i, load_molded(self.dataset,
+                                                                        self.config, i, r)))
+
+    def finished_inputs(self, image_id, molded, rng):
+        """`image_inputs` from a `molded_sample`: augment (in call order), then as there."""
+        source = self.dataset.image_info[image_id]["source"]
+        augmentation = None if source in self.no_augmentation_sources else self.augmentation
+        sample = finish_image_gt(self.dataset, self.config, image_id, molded, augmentation, rng)
+        return _sample_inputs(sample, self.config, self.anchors, rng)
+
     def on_epoch_end(self):
         """Warn about skipped samples, then move to the next epoch (new order)."""
         if self.skipped:
@@ -246,12 +263,13 @@ class MaskRCNNSequence(keras.utils.PyDataset):
             self._orders[lap] = order
         return int(order[offset])
 
-    def _load(self, image_id, rng):
-        """(load_image_gt output, anchor match or None), replacing bad samples if skipping."""
+    def _load(self, image_id, rng, load=None):
+        """(load_image_gt output, anchor match or None), replacing bad samples if skipping
+        (`load(image_id, rng)` instead of `_load_one` when given)."""
         for _ in range(100):
             if image_id not in self.bad_image_ids:
                 try:
-                    return self._load_one(image_id, rng)
+                    return (load or self._load_one)(image_id, rng)
                 except SAMPLE_ERRORS as error:
                     if self.on_error == "raise":
                         raise
@@ -313,8 +331,9 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None, seed=None,
 
     Args:
         as `MaskRCNNSequence`, and:
-        parallel: per-image calls in flight: None (AUTOTUNE; 1 with an augmenter, whose own
-            random state must advance in order) or an int.
+        parallel: per-image calls in flight: None (AUTOTUNE) or an int. With an augmenter
+            (its own random state must advance in order) images are read and resized in
+            parallel, then augmented one at a time in order (`parallel` calls if given).
         input_context: a `tf.distribute.InputContext` (`distribute_datasets_from_function`):
             this pipeline's share of every global batch, in per-replica batches.
         prefetch: add `prefetch(tf.data.AUTOTUNE)`.
@@ -327,16 +346,25 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None, seed=None,
                                 on_error=on_error,
                                 no_augmentation_sources=no_augmentation_sources)
     spec = batch_spec(config)
-    if parallel is None:
-        parallel = AUTOTUNE if augmentation is None else 1
+    auto = AUTOTUNE if parallel is None else parallel
+    stages = {}
+    if augmentation is not None:  # load in parallel, augment in order (stateful augmenters)
+        def prepare(image_id, rng, position, epoch):
+            return sequence.molded_sample(image_id, rng)
 
-    def load(image_id, rng, position, epoch):
-        row = sequence.image_inputs(image_id, rng)
+        stages = dict(prepare=(prepare, MOLDED_DTYPES),
+                      finish_parallel=1 if parallel is None else parallel)
+
+    def load(image_id, rng, position, epoch, prepared=None):
+        if prepared is None:
+            row = sequence.image_inputs(image_id, rng)
+        else:
+            row = sequence.finished_inputs(int(prepared[0]), tuple(prepared[1:]), rng)
         if set(row) != set(spec):
             raise ValueError(f"per-image inputs {sorted(row)} differ from batch_spec "
                              f"{sorted(spec)}")
         return [row[name] for name in spec]
 
-    result = TFPipeline(sequence, load, spec, config.BATCH_SIZE, parallel=parallel,
-                        input_context=input_context, prefetch=prefetch)
+    result = TFPipeline(sequence, load, spec, config.BATCH_SIZE, parallel=auto,
+                        input_context=input_context, prefetch=prefetch, **stages)
     return result if pipeline else result.tf_dataset

@@ -51,6 +51,10 @@ class TFPipeline:
         input_context: a `tf.distribute.InputContext`, or None (one pipeline, batches of B).
         padding: None (`batch`), or padding values per output (`padded_batch`, for images of
             different sizes in "pad64" / "none" resize modes).
+        prepare: None, or (fn, dtypes): a first per-image stage `fn(image_id, rng, position,
+            epoch)` -> (arrays of `dtypes`) run with `parallel` calls; `load_fn` then gets
+            its output as a 5th argument, with `finish_parallel` calls in flight (and a
+            second generator, also seeded from (seed, epoch, position)).
         batch_fn: None or a function on a batch's numpy arrays (run serially, in order).
         drop_remainder: drop a last partial batch (needed for static shapes / replicas).
         prefetch: add `prefetch(AUTOTUNE)`.
@@ -58,7 +62,7 @@ class TFPipeline:
 
     def __init__(self, sequence, load_fn, spec, batch_size, parallel=AUTOTUNE,
                  input_context=None, padding=None, batch_fn=None, drop_remainder=True,
-                 as_tuple=False, prefetch=True):
+                 as_tuple=False, prefetch=True, prepare=None, finish_parallel=AUTOTUNE):
         self.source, self.load_fn, self.spec = sequence, load_fn, dict(spec)
         self.dataset = sequence.dataset  # the kseg Dataset (`NonFiniteGuard` names files)
         seed = getattr(sequence, "seed", None)
@@ -66,16 +70,19 @@ class TFPipeline:
         self.batch_size, self.parallel = int(batch_size), parallel
         self.input_context, self.padding, self.batch_fn = input_context, padding, batch_fn
         self.drop_remainder, self.as_tuple = drop_remainder, as_tuple
+        self.prepare, self.finish_parallel = prepare, finish_parallel
         self.error = None  # the first exception a loader raised
         self._lock = threading.Lock()
         self._epochs = itertools.count()
-        self.epoch, self.order = -1, np.zeros([0], np.int64)
+        self.epoch = -1
+        self.order = np.asarray(sequence.epoch_image_ids(0), np.int64).reshape(-1)
         self.tf_dataset = self._build(prefetch)
 
     # === Facts for callbacks (`NonFiniteGuard`) ===
     def __len__(self):
-        """Global batches of the latest epoch (0 before the first)."""
-        return len(self.order) // self.batch_size
+        """Global batches per epoch."""
+        count, size = len(self.order), self.batch_size
+        return count // size if self.drop_remainder else -(-count // size)
 
     def batch_image_ids(self, index):
         """Image ids of global batch `index` of the latest started epoch."""
@@ -101,7 +108,12 @@ class TFPipeline:
 
         data = tf.data.Dataset.from_tensors(np.int64(0)).flat_map(self._one_epoch)
         data = self._shard(data)
-        data = data.map(self._load, num_parallel_calls=self.parallel, deterministic=True)
+        if self.prepare is None:
+            data = data.map(self._load, num_parallel_calls=self.parallel, deterministic=True)
+        else:
+            data = data.map(self._prepare, num_parallel_calls=self.parallel, deterministic=True)
+            data = data.map(self._load, num_parallel_calls=self.finish_parallel,
+                            deterministic=True)
         batch = self.per_replica_batch()
         if self.padding is None:
             data = data.batch(batch, drop_remainder=self.drop_remainder)
@@ -110,6 +122,9 @@ class TFPipeline:
                                      drop_remainder=self.drop_remainder)
         if self.batch_fn is not None:
             data = data.map(self._batch_stage)  # serial: in order, after the parallel stage
+        local = 1 if self.input_context is None else self.input_context.num_replicas_in_sync \
+            // self.input_context.num_input_pipelines
+        data = data.apply(tf.data.experimental.assert_cardinality(len(self) * local))
         options = tf.data.Options()
         options.deterministic = True
         if self.input_context is not None:  # sharded here; tf.distribute must not shard again
@@ -146,23 +161,41 @@ class TFPipeline:
         return data.filter(lambda epoch, position, image_id:
                            (position // block) % pipelines == index)
 
-    def _load(self, epoch, position, image_id):
+    def _prepare(self, epoch, position, image_id):
+        import tensorflow as tf
+
+        dtypes = [tf.as_dtype(dtype) for dtype in self.prepare[1]]
+        outputs = tf.numpy_function(self._prepare_numpy, [epoch, position, image_id], dtypes,
+                                    stateful=False, name="prepare_image")
+        return epoch, position, image_id, tuple(outputs)
+
+    def _prepare_numpy(self, epoch, position, image_id):
+        rng = np.random.default_rng([self.seed, int(epoch), int(position), 7])
+        arrays = self._call(self.prepare[0], int(image_id), rng, int(position), int(epoch))
+        return _flat(arrays, self.prepare[1])
+
+    def _load(self, epoch, position, image_id, prepared=()):
         import tensorflow as tf
 
         dtypes = [tf.as_dtype(dtype) for _, dtype in self.spec.values()]
-        outputs = tf.numpy_function(self._load_numpy, [epoch, position, image_id], dtypes,
-                                    stateful=False, name="load_image")
+        outputs = tf.numpy_function(self._load_numpy, [epoch, position, image_id, *prepared],
+                                    dtypes, stateful=False, name="load_image")
         return self._structure(outputs, batched=False)
 
-    def _load_numpy(self, epoch, position, image_id):
-        rng = np.random.default_rng([self.seed, int(epoch), int(position), 7])
+    def _load_numpy(self, epoch, position, image_id, *prepared):
+        rng = np.random.default_rng([self.seed, int(epoch), int(position),
+                                     8 if prepared else 7])
+        extra = (prepared,) if prepared else ()
+        arrays = self._call(self.load_fn, int(image_id), rng, int(position), int(epoch), *extra)
+        return tuple(np.asarray(a, dtype) for a, (_, dtype) in zip(arrays, self.spec.values()))
+
+    def _call(self, fn, *args):
         try:
-            arrays = self.load_fn(int(image_id), rng, int(position), int(epoch))
+            return fn(*args)
         except Exception as error:  # noqa: BLE001  (kept for `reraise`)
             with self._lock:
                 self.error = self.error or error
             raise
-        return tuple(np.asarray(a, dtype) for a, (_, dtype) in zip(arrays, self.spec.values()))
 
     def _batch_stage(self, *args):
         import tensorflow as tf
@@ -187,3 +220,29 @@ class TFPipeline:
             tensor.set_shape(shape)
             result[name] = tensor
         return tuple(result.values()) if self.as_tuple else result
+
+
+def _flat(nested, dtypes):
+    """(a, (b, c, ...)) -> (a, b, c, ...) as arrays of `dtypes`."""
+    first, rest = nested
+    return tuple(np.asarray(v, d) for v, d in zip((first, *rest), dtypes))
+
+
+def fit_input(make, strategy=None):
+    """(pipeline, what `model.fit` takes) for `make(input_context) -> TFPipeline`.
+
+    Without a `tf.distribute` strategy: `make(None)` and its dataset. With one: the
+    strategy's `distribute_datasets_from_function` (each input pipeline makes its share of
+    every global batch, in per-replica batches), and this worker's pipeline.
+    """
+    if strategy is None:
+        pipeline = make(None)
+        return pipeline, pipeline.tf_dataset
+    made = []
+
+    def dataset_fn(input_context):
+        made.append(make(input_context))
+        return made[-1].tf_dataset
+
+    data = strategy.distribute_datasets_from_function(dataset_fn)
+    return made[0], data

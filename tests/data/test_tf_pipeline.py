@@ -74,6 +74,24 @@ def test_maskrcnn_batches_repeat_bitwise_whatever_the_parallelism():
     assert any(not np.array_equal(crops[0][i], crops[1][i]) for i in crops[0])
 
 
+def test_maskrcnn_augmented_batches_repeat_whatever_the_parallelism():
+    dataset, config = ShapesDataset(6, 80, 100, seed=1), TinyConfig()
+
+    def run(parallel):
+        flip = keras.layers.RandomFlip("horizontal", seed=3)  # its own random state
+        return epochs(maskrcnn_tf_dataset(dataset, config, seed=4, augmentation=flip,
+                                          parallel=parallel))
+
+    augmented = run(None)
+    assert_same_batches(augmented, run(None))
+    assert_same_batches(augmented, run(1))
+    plain = epochs(maskrcnn_tf_dataset(dataset, config, seed=4), 1)
+    assert image_ids(plain[0]) == image_ids(augmented[0])
+    flipped = [not np.array_equal(a["input_image"][k], b["input_image"][k])
+               for a, b in zip(plain[0], augmented[0]) for k in range(2)]
+    assert any(flipped) and not all(flipped)
+
+
 def test_maskrcnn_epochs_show_the_pydataset_paths_images():
     dataset, config = ShapesDataset(7, 80, 100, seed=1), TinyConfig()
     pipeline = maskrcnn_tf_dataset(dataset, config, seed=2, pipeline=True)
