@@ -29,7 +29,6 @@ Shapes: a loader returns one image's arrays, in `spec` order; `spec` is {name: (
 [B, ...] with B the global batch, numpy dtype)}, as `batch_spec(config)`.
 """
 
-import itertools
 import threading
 
 import numpy as np
@@ -73,7 +72,7 @@ class TFPipeline:
         self.prepare, self.finish_parallel = prepare, finish_parallel
         self.error = None  # the first exception a loader raised
         self._lock = threading.Lock()
-        self._epochs = itertools.count()
+        self._next = 0  # the epoch the next iteration starts
         self.epoch = -1
         self.order = np.asarray(sequence.epoch_image_ids(0), np.int64).reshape(-1)
         self.tf_dataset = self._build(prefetch)
@@ -88,6 +87,25 @@ class TFPipeline:
         """Image ids of global batch `index` of the latest started epoch."""
         return [int(i) for i in self.order[index * self.batch_size:
                                            (index + 1) * self.batch_size]]
+
+    def start_epoch(self, epoch):
+        """Make the next iteration epoch `epoch` (its order and random draws)."""
+        with self._lock:
+            self._next = int(epoch)
+
+    def epoch_callback(self):
+        """A Keras callback that starts each `fit` epoch at Keras' epoch number, so a pass
+        Keras makes to build the model does not shift the epochs, and a resumed run sees
+        the epochs an uninterrupted one would."""
+        import keras
+
+        pipeline = self
+
+        class PipelineEpoch(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                pipeline.start_epoch(epoch)
+
+        return PipelineEpoch()
 
     def reraise(self, error):
         """Raise the loader's original exception when `error` is TensorFlow's wrapper of it."""
@@ -136,7 +154,7 @@ class TFPipeline:
     def _next_epoch(self):
         """Start an epoch: (epoch, image id of every position) from the sequence's order."""
         with self._lock:
-            epoch = next(self._epochs)
+            epoch, self._next = self._next, self._next + 1
             ids = np.asarray(self.source.epoch_image_ids(epoch), np.int64).reshape(-1)
             self.epoch, self.order = epoch, ids
         return np.int64(epoch), ids

@@ -287,6 +287,8 @@ def train_semantic(model, config, train_dataset, val_dataset=None, epochs=1, mod
     guard = NonFiniteGuard(config.NONFINITE_LOSS, train, config,
                            all_callbacks[0] if chief else None)
     all_callbacks.insert(1, guard)  # before the CSV log: a NaN epoch is not logged
+    if hasattr(train, "epoch_callback"):
+        all_callbacks.append(train.epoch_callback())
     val_steps = None if val is None else min(config.VALIDATION_STEPS, len(val))
     # The kseg sequences shuffle themselves (seeded); Keras' own shuffle of the batch order
     # would make runs unrepeatable and the NaN guard name the wrong images.

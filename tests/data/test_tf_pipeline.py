@@ -106,6 +106,18 @@ def test_maskrcnn_epochs_show_the_pydataset_paths_images():
     assert pipeline.epoch == 1
 
 
+def test_keras_epoch_numbers_start_the_epochs():
+    dataset, config = ShapesDataset(6, 80, 100, seed=1), TinyConfig()
+    pipeline = maskrcnn_tf_dataset(dataset, config, seed=2, pipeline=True)
+    first = image_ids(pipeline.tf_dataset.as_numpy_iterator())
+    second = image_ids(pipeline.tf_dataset.as_numpy_iterator())
+    callback = pipeline.epoch_callback()
+    callback.on_epoch_begin(0)  # e.g. after Keras pulled a batch to build the model
+    assert image_ids(pipeline.tf_dataset.as_numpy_iterator()) == first
+    callback.on_epoch_begin(1)  # a run resumed at epoch 1 sees what it would have seen
+    assert image_ids(pipeline.tf_dataset.as_numpy_iterator()) == second != first
+
+
 def test_maskrcnn_shards_of_two_workers_are_disjoint_and_make_the_global_batches():
     import tensorflow as tf
 

@@ -88,6 +88,8 @@ def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
     if val is not None and mrcnn.config.VALIDATION_STEPS == 0:
         val = None
     callbacks = default_callbacks(mrcnn, train) + list(custom_callbacks or [])
+    if hasattr(train, "epoch_callback"):
+        callbacks.insert(0, train.epoch_callback())
     verbose = verbose if distribute.is_chief(mrcnn.config) else 0
     if verbose:
         lr = float(keras.ops.convert_to_numpy(mrcnn.keras_model.optimizer.learning_rate))
