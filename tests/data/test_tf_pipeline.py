@@ -251,3 +251,25 @@ def test_pydataset_workers_give_the_batches_of_no_workers():
     plain = _pydataset_batches(SemanticSequence(road, sem_config, workers=0))
     threads = _pydataset_batches(SemanticSequence(road, sem_config, workers=2))
     assert_same_batches([plain], [threads])
+
+
+class SquareLoss(keras.layers.Layer):
+    def call(self, x):
+        self.add_loss(keras.ops.mean(keras.ops.square(x)) * 1e-6)
+        return x
+
+
+def test_keras_fit_trains_on_the_augmented_pipeline():
+    dataset, config = ShapesDataset(4, 80, 100, seed=1), TinyConfig()
+    flip = keras.layers.RandomFlip("horizontal", seed=3)
+    pipeline = maskrcnn_tf_dataset(dataset, config, seed=0, augmentation=flip, pipeline=True)
+    inputs = {name: keras.Input(shape[1:], batch_size=shape[0], dtype=np.dtype(dtype).name,
+                                name=name) for name, (shape, dtype) in batch_spec(config).items()}
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(
+        inputs["input_image"]))
+    model = keras.Model(inputs, SquareLoss()(pooled))
+    model.compile(optimizer="sgd")
+    history = model.fit(pipeline.tf_dataset, epochs=2, verbose=0, shuffle=False,
+                        callbacks=[pipeline.epoch_callback()])
+    assert len(history.history["loss"]) == 2 and pipeline.epoch == 1
+    assert np.isfinite(history.history["loss"]).all()
