@@ -12,6 +12,7 @@ import keras
 from keras import layers, ops
 
 from kseg.models.mask_rcnn.layers import BatchNorm, FoldRoisIntoBatch
+from kseg.models.conv import Conv2D
 from kseg.ops import PyramidROIAlign, leading_rows, pad_rows
 
 
@@ -124,10 +125,10 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     run-time size sets each ROI's pyramid level.
     """
     x = _roi_align(rois, feature_maps, image_meta, pool_size, "roi_align_classifier")
-    x = _td(layers.Conv2D(fc_layers_size, pool_size, padding="valid"), "mrcnn_class_conv1")(x)
+    x = _td(Conv2D(fc_layers_size, pool_size, padding="valid"), "mrcnn_class_conv1")(x)
     x = _td(BatchNorm(frozen=not train_bn), "mrcnn_class_bn1")(x)
     x = layers.Activation("relu")(x)
-    x = _td(layers.Conv2D(fc_layers_size, 1), "mrcnn_class_conv2")(x)
+    x = _td(Conv2D(fc_layers_size, 1), "mrcnn_class_conv2")(x)
     x = _td(BatchNorm(frozen=not train_bn), "mrcnn_class_bn2")(x)
     x = layers.Activation("relu")(x)
     shared = SqueezeSpatial(name="pool_squeeze")(x)
