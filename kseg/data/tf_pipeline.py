@@ -30,6 +30,7 @@ Shapes: a loader returns one image's arrays, in `spec` order; `spec` is {name: (
 """
 
 import threading
+import warnings
 
 import numpy as np
 
@@ -105,7 +106,19 @@ class TFPipeline:
             def on_epoch_begin(self, epoch, logs=None):
                 pipeline.start_epoch(epoch)
 
+            def on_epoch_end(self, epoch, logs=None):
+                pipeline.warn_skipped()
+
         return PipelineEpoch()
+
+    def warn_skipped(self):
+        """Warn about the bad samples skipped (on_error="skip") since the last warning."""
+        skipped = getattr(self.source, "skipped", None)
+        if skipped:
+            shown = ", ".join(str(s[1] if isinstance(s, tuple) else s) for s in skipped[:3])
+            warnings.warn(f"epoch {self.epoch}: skipped {len(skipped)} bad sample(s) "
+                          f"(on_error='skip'), e.g. {shown}", stacklevel=2)
+            del skipped[:]
 
     def reraise(self, error):
         """Raise the loader's original exception when `error` is TensorFlow's wrapper of it."""

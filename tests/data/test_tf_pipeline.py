@@ -206,9 +206,12 @@ def test_bad_image_file_is_named(tmp_path):
         list(pipeline.tf_dataset)
     with pytest.raises(ImageReadError, match="broken_photo.jpg"):
         pipeline.reraise(error.value)
-    skipping = maskrcnn_tf_dataset(dataset, TinyConfig(), seed=0, on_error="skip")
-    ids = sum(image_ids(skipping.as_numpy_iterator()), [])
+    skipping = maskrcnn_tf_dataset(dataset, TinyConfig(), seed=0, on_error="skip",
+                                   pipeline=True)
+    ids = sum(image_ids(skipping.tf_dataset.as_numpy_iterator()), [])
     assert 1 not in ids and len(ids) == 4
+    with pytest.warns(UserWarning, match=r"epoch 0: skipped 1 bad sample.*shapes:1"):
+        skipping.epoch_callback().on_epoch_end(0)
 
 
 def test_semantic_bad_sample_is_named_or_skipped():
