@@ -57,6 +57,7 @@ class TFPipeline:
             second generator, also seeded from (seed, epoch, position)).
         batch_fn: None or a function on a batch's numpy arrays (run serially, in order).
         drop_remainder: drop a last partial batch (needed for static shapes / replicas).
+        as_tuple: elements are tuples in `spec` order instead of dicts.
         prefetch: add `prefetch(AUTOTUNE)`.
     """
 
