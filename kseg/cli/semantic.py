@@ -78,7 +78,7 @@ def _train_arguments(parser):
     parser.add_argument("--image-size", type=int, default=256, help="square side, multiple of 64")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--loss", default="ce", help="ce, dice, focal or sums like ce+dice")
+    parser.add_argument("--loss", default="ce", help="ce, dice, focal, lovasz_hinge or sums like ce+dice")
     parser.add_argument("--backbone", default=None, help="fcn: vgg16|resnet18|resnet34|resnet50|resnet101; unet: "
                         "none|vgg16|resnet18|resnet34|resnet50|resnet101")
     parser.add_argument("--variant", default="fcn8s", choices=("fcn32s", "fcn16s", "fcn8s"))
