@@ -301,14 +301,15 @@ class FCNConfig(SemanticConfig):
         super().validate()
         self._check(self.FCN_VARIANT in ("fcn32s", "fcn16s", "fcn8s"), "FCN_VARIANT",
                     "one of fcn32s, fcn16s, fcn8s")
-        self._check(self.BACKBONE in ("vgg16", "resnet50"), "BACKBONE", "vgg16 or resnet50")
+        self._check(self.BACKBONE in ("vgg16", "resnet18", "resnet34", "resnet50", "resnet101"),
+                    "BACKBONE", "vgg16, resnet18, resnet34, resnet50 or resnet101")
 
 
 class UNetConfig(SemanticConfig):
     """U-Net (Ronneberger et al.) settings."""
 
     NAME = "unet"
-    BACKBONE = None  # None: the paper's plain encoder; or vgg16, resnet34, resnet50.
+    BACKBONE = None  # None: the paper's plain encoder; or vgg16, resnet18/34/50/101.
     # Number of down-sampling steps and filters of the first level (doubled per level).
     UNET_DEPTH = 4
     UNET_BASE_FILTERS = 64
@@ -326,8 +327,9 @@ class UNetConfig(SemanticConfig):
         self._check(_positive_int(self.UNET_DEPTH), "UNET_DEPTH", "an int >= 1")
         self._check(_positive_int(self.UNET_BASE_FILTERS), "UNET_BASE_FILTERS", "an int >= 1")
         self._check(self.UNET_PADDING in ("same", "valid"), "UNET_PADDING", "same or valid")
-        self._check(self.BACKBONE in (None, "vgg16", "resnet34", "resnet50"), "BACKBONE",
-                    "None, vgg16, resnet34 or resnet50")
+        self._check(self.BACKBONE in (None, "vgg16", "resnet18", "resnet34", "resnet50",
+                                      "resnet101"), "BACKBONE",
+                    "None, vgg16, resnet18, resnet34, resnet50 or resnet101")
         prior = self.UNET_FOREGROUND_PRIOR
         self._check(prior is None or (self.NUM_CLASSES == 2 and _positive_number(prior)
                                       and prior < 1), "UNET_FOREGROUND_PRIOR",

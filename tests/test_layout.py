@@ -84,3 +84,36 @@ def test_every_folder_says_what_it_owns_and_may_import():
     for init in sorted((ROOT / "kseg").rglob("__init__.py")):
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
         assert doc and "May import" in doc, init.relative_to(ROOT)
+
+
+# Modules that sum convolution outputs: ResNet blocks (only in the one ResNet), FCN's skip
+# fusion and the FPN's top-down pathway.
+SUMS_CONVOLUTIONS = {"models/backbones/resnet.py", "models/fcn.py", "models/mask_rcnn/fpn.py"}
+
+
+def _calls(tree):
+    return {node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id",
+                                                                              None)
+            for node in ast.walk(tree) if isinstance(node, ast.Call)}
+
+
+def test_one_resnet_builder():
+    """Only models/backbones/resnet.py builds residual blocks and names ResNet branches
+    (saving/resnet_names.py maps the names; nothing else spells them)."""
+    branches, sums = [], []
+    for path, _ in _modules():
+        relative = path.relative_to(ROOT / "kseg").as_posix()
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        if {"Add", "Conv2D"} <= _calls(tree):
+            sums.append(relative)
+        if "_branch" in source or "_block1_" in source:
+            branches.append(relative)
+    assert set(sums) == SUMS_CONVOLUTIONS, (
+        f"modules summing convolutions: {sorted(sums)}; ResNet blocks belong in "
+        f"kseg/models/backbones/resnet.py (other sums: add the module to SUMS_CONVOLUTIONS)")
+    assert "models/backbones/resnet.py" in sums
+    assert set(branches) <= {"models/backbones/resnet.py", "saving/resnet_names.py",
+                             "models/mask_rcnn/backbones.py"}
+    mask_rcnn = (ROOT / "kseg" / "models" / "mask_rcnn" / "backbones.py").read_text()
+    assert "Conv2D" not in mask_rcnn and "def resnet" not in mask_rcnn

@@ -79,8 +79,8 @@ def _train_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--loss", default="ce", help="ce, dice, focal or sums like ce+dice")
-    parser.add_argument("--backbone", default=None, help="fcn: vgg16|resnet50; unet: "
-                        "none|vgg16|resnet34|resnet50")
+    parser.add_argument("--backbone", default=None, help="fcn: vgg16|resnet18|resnet34|resnet50|resnet101; unet: "
+                        "none|vgg16|resnet18|resnet34|resnet50|resnet101")
     parser.add_argument("--variant", default="fcn8s", choices=("fcn32s", "fcn16s", "fcn8s"))
     parser.add_argument("--width", type=float, default=1.0, help="encoder width multiplier")
     parser.add_argument("--fc-filters", type=int, default=None, help="fcn: fc6/fc7 width")

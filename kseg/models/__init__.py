@@ -1,7 +1,8 @@
 """kseg model builders: FCN, U-Net and Mask R-CNN.
 
     fcn.py, unet.py, semantic_layers.py   the semantic models (`build_fcn`, `build_unet`)
-    backbones/                            encoders by name (VGG16, ResNet-34/50)
+    backbones/                            one backbone registry (FCN, U-Net, Mask R-CNN), the
+                                          one ResNet (18/34/50/101, tiny), VGG16
     mask_rcnn/                            Mask R-CNN, one stage a module, `MaskRCNN`
     runs.py                               rebuild any trained run for inference
 

@@ -19,7 +19,7 @@ Shape shorthand:
 
 import keras
 
-from kseg.models.backbones import build_encoder
+from kseg.models.backbones import FCN_TAPS, build_encoder
 from kseg.models.semantic_layers import (
     BilinearUpsampling,
     CoordChannels,
@@ -31,13 +31,10 @@ from kseg.models.semantic_layers import (
 )
 
 VARIANTS = ("fcn32s", "fcn16s", "fcn8s")
-# Encoder layers used as pool3, pool4, pool5 (strides 8, 16, 32).
-FCN_TAPS = {
-    "vgg16": ("block3_pool", "block4_pool", "block5_pool"),
-    "resnet50": ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out"),
-}
-# fc6/fc7 width when fc_filters is None: VGG16 keeps Long's 4096; ResNet has none.
-DEFAULT_FC_FILTERS = {"vgg16": 4096, "resnet50": 0}
+# FCN_TAPS[backbone]: the encoder layers used as pool3, pool4, pool5 (strides 8, 16, 32),
+# from the backbone registry (vgg16: block3_pool..; resnet50: res3d_out, res4f_out, res5c_out).
+# fc6/fc7 width when fc_filters is None: VGG16 keeps Long's 4096; the ResNets have none.
+DEFAULT_FC_FILTERS = {"vgg16": 4096}
 
 
 def upsample(x, channels, factor, name):
@@ -90,14 +87,15 @@ def FCN(variant="fcn8s", backbone="vgg16", num_classes=21, input_shape=(None, No
 
     Args:
         variant: "fcn32s", "fcn16s" or "fcn8s".
-        backbone: "vgg16" or "resnet50".
+        backbone: a key of `FCN_TAPS`: "vgg16", "resnet18", "resnet34", "resnet50",
+            "resnet101".
         num_classes: classes including background.
         input_shape: (H, W, 3); None for any size.
         output_activation: "softmax", "sigmoid" (num_classes 2 -> 1 channel) or "logits".
         encoder_weights: None, "imagenet" (Keras' cached file) or a path.
         encoder_freeze: freeze the encoder layers.
         encoder_width: encoder filter multiplier (tests / CPU; ImageNet needs 1.0).
-        fc_filters: fc6/fc7 width (None: 4096 for VGG16, none for ResNet50; 0: no fc6/fc7).
+        fc_filters: fc6/fc7 width (None: 4096 for VGG16, none for the ResNets; 0: none).
         dropout: dropout rate after fc6 and fc7.
         normalization: "caffe", "standard" or "scale"; None: "caffe" with encoder
             weights (what Keras' ImageNet weights expect), else "standard".
@@ -114,7 +112,7 @@ def FCN(variant="fcn8s", backbone="vgg16", num_classes=21, input_shape=(None, No
     encoder = build_encoder(backbone, inputs, x, width=encoder_width, weights=encoder_weights,
                             freeze=encoder_freeze)
     pools = [encoder.get_layer(layer).output for layer in FCN_TAPS[backbone]]
-    fc_filters = DEFAULT_FC_FILTERS[backbone] if fc_filters is None else fc_filters
+    fc_filters = DEFAULT_FC_FILTERS.get(backbone, 0) if fc_filters is None else fc_filters
     top = CoordChannels(name="coords")(pools[2]) if coord_channels else pools[2]
     logits = fcn_decoder(variant, pools, fc_head(top, fc_filters, dropout), channels)
     logits = CropToMatch(name="crop")([logits, inputs])

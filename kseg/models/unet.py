@@ -13,8 +13,9 @@ center-cropped (`Cropping2D`), so the output is SMALLER than the input and cente
 it: `unet_valid_output_size(572, 4) == 388`. Input sizes must keep every pooled map
 even (`unet_valid_input_size` gives the next one that works).
 
-With `backbone` ("vgg16", "resnet34", "resnet50") the contracting path is that encoder
-(see `kseg.models.backbones.ENCODERS`) and the decoder upsamples stride 32 -> 1 with
+With `backbone` ("vgg16", "resnet18", "resnet34", "resnet50", "resnet101") the
+contracting path is that encoder (see `kseg.models.backbones.ENCODERS`; the ResNets are
+kseg's one ResNet, Matterport's layer names) and the decoder upsamples stride 32 -> 1 with
 `base_filters * stride / 4` filters at each stride (64 -> 256, 128, 64, 32, 16).
 
 Shape shorthand:

@@ -25,7 +25,8 @@ import re
 import h5py
 import numpy as np
 
-__all__ = ["LoadReport", "load_weights_by_name", "read_weight_groups", "read_string_list"]
+__all__ = ["LoadReport", "load_weights_by_name", "read_weight_groups", "read_string_list",
+           "rename_groups"]
 
 
 @dataclasses.dataclass
@@ -309,7 +310,18 @@ def _assign(assignments, report):
     return assigned_ids
 
 
-def load_weights_by_name(model, path, exclude=(), skip_mismatch=False, verbose=1):
+def rename_groups(groups, rename):
+    """`groups` with each group renamed by `rename(name)`, and the group's name in front
+    of its weight names too (``conv1_conv/kernel:0`` -> ``conv1/kernel:0``)."""
+    renamed = {}
+    for name, weights in groups.items():
+        new = rename(name)
+        renamed[new] = [(new + weight[len(name):] if weight.startswith(name + "/") else weight,
+                         array) for weight, array in weights]
+    return renamed
+
+
+def load_weights_by_name(model, path, exclude=(), skip_mismatch=False, verbose=1, rename=None):
     """Load a Keras 2 HDF5 weights file (e.g. Matterport's) into `model` by layer name.
 
     Args:
@@ -319,6 +331,8 @@ def load_weights_by_name(model, path, exclude=(), skip_mismatch=False, verbose=1
             "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]`` to fine-tune with another NUM_CLASSES.
         skip_mismatch: skip layers whose shapes differ instead of raising.
         verbose: 0 silent, 1 print a summary, 2 print the full table.
+        rename: ``file layer name -> model layer name`` (e.g.
+            `kseg.saving.resnet_names.to_matterport_or_same` for Keras' ImageNet ResNet-50).
 
     Returns:
         A `LoadReport`.
@@ -338,6 +352,8 @@ def load_weights_by_name(model, path, exclude=(), skip_mismatch=False, verbose=1
 
     check_weights_file(path, expected=("hdf5",))  # names the path and what the file is
     groups = read_weight_groups(path)
+    if rename is not None:
+        groups = rename_groups(groups, rename)
     report = LoadReport(path=path)
     assignments, mismatches = _plan(model, groups, exclude, skip_mismatch, report)
     if mismatches:

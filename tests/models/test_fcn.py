@@ -92,7 +92,7 @@ def test_sigmoid_binary_has_one_channel_and_resnet50_backbone():
     out = model.predict(_images(64, 64), verbose=0)
     assert out.shape == (1, 64, 64, 1) and 0 <= out.min() and out.max() <= 1
     assert "fc6" not in [layer.name for layer in model.layers]
-    assert _inbound(model, "score_pool4") == ["conv4_block6_out"]
+    assert _inbound(model, "score_pool4") == ["res4f_out"]  # kseg 0.1: conv4_block6_out
 
 
 def test_keras_round_trip_is_identical(tmp_path):

@@ -12,8 +12,8 @@ class MaskRCNNConfig(Config):
     IMAGES_PER_GPU = 2
     # Class names, "BG" first (written to the run's config.json; optional).
     CLASS_NAMES = None
-    # Backbone: "resnet50", "resnet101", a name from `kseg.models.mask_rcnn.backbones`
-    # (e.g. "resnet_tiny"), or a callable `f(image, train_bn) -> [C1..C5]`.
+    # Backbone: "resnet50", "resnet101", a name registered in `kseg.models.backbones`
+    # (e.g. "resnet_tiny"), or a callable `f(image, train_bn, filters) -> [C1..C5]`.
     BACKBONE = "resnet101"
     # Matterport's f(image_shape) -> [[h, w] per level]; optional: kseg derives the shapes
     # from BACKBONE_STRIDES and only checks that this function agrees.

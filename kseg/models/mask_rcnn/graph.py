@@ -134,7 +134,8 @@ def build_training_model(config, model_class=keras.Model):
     mask_rois = SliceRows(target_mask.shape[1], name="mask_rois", dtype=BOXES_DTYPE)(rois)
     positives = CountRows(target_mask.shape[1], name="mask_roi_count")(target_class_ids)
     masks = fpn_mask_graph(mask_rois, maps, pool_size=config.MASK_POOL_SIZE,
-                           filters=config.MASK_HEAD_FILTERS, row_count=positives, **head)
+                           filters=config.MASK_HEAD_FILTERS, row_count=positives,
+                           logits=True, **head)
     inputs = {"input_image": image, "input_image_meta": meta,
               "input_gt_class_ids": gt_class_ids, "input_gt_boxes": gt_boxes,
               "input_gt_masks": gt_masks}
@@ -142,7 +143,8 @@ def build_training_model(config, model_class=keras.Model):
                "rpn_class_logits": rpn_class_logits, "rpn_bbox": rpn_bbox,
                "target_class_ids": target_class_ids, "target_bbox": target_bbox,
                "target_mask": target_mask, "roi_weights": roi_weights, "rois": rois,
-               "mrcnn_class_logits": class_logits, "mrcnn_bbox": bbox, "mrcnn_mask": masks}
+               "mrcnn_class_logits": class_logits, "mrcnn_bbox": bbox,
+               "mrcnn_mask_logits": masks}
     return model_class(inputs=inputs, outputs=outputs, name="mask_rcnn_training")
 
 

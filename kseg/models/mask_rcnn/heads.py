@@ -5,12 +5,14 @@ Shape shorthand:
     rois [batch, R, (y1, x1, y2, x2)] normalized
     -> mrcnn_class_logits [batch, R, C], mrcnn_class [batch, R, C],
        mrcnn_bbox [batch, R, C, (dy, dx, log(dh), log(dw))]
-    -> mrcnn_mask [batch, R, MASK_SHAPE[0], MASK_SHAPE[1], C] (sigmoid)
+    -> mrcnn_mask [batch, R, MASK_SHAPE[0], MASK_SHAPE[1], C] (sigmoid; the training
+       model's are logits: the same `mrcnn_mask` layer and weights, without the sigmoid)
 """
 
 import keras
 from keras import layers, ops
 
+from kseg.models.conv import Conv2D
 from kseg.models.mask_rcnn.layers import BatchNorm, FoldRoisIntoBatch
 from kseg.ops import PyramidROIAlign, leading_rows, pad_rows
 
@@ -124,10 +126,10 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     run-time size sets each ROI's pyramid level.
     """
     x = _roi_align(rois, feature_maps, image_meta, pool_size, "roi_align_classifier")
-    x = _td(layers.Conv2D(fc_layers_size, pool_size, padding="valid"), "mrcnn_class_conv1")(x)
+    x = _td(Conv2D(fc_layers_size, pool_size, padding="valid"), "mrcnn_class_conv1")(x)
     x = _td(BatchNorm(frozen=not train_bn), "mrcnn_class_bn1")(x)
     x = layers.Activation("relu")(x)
-    x = _td(layers.Conv2D(fc_layers_size, 1), "mrcnn_class_conv2")(x)
+    x = _td(Conv2D(fc_layers_size, 1), "mrcnn_class_conv2")(x)
     x = _td(BatchNorm(frozen=not train_bn), "mrcnn_class_bn2")(x)
     x = layers.Activation("relu")(x)
     shared = SqueezeSpatial(name="pool_squeeze")(x)
@@ -142,8 +144,12 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
 
 
 def fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
-                   train_bn=True, filters=256, row_count=None):
+                   train_bn=True, filters=256, row_count=None, logits=False):
     """Per-class sigmoid masks [batch, R, 2 * pool_size, 2 * pool_size, C] for each ROI.
+
+    With `logits=True` the "mrcnn_mask" layer (same weights) leaves out the sigmoid and
+    returns the logits: the training model's mask loss is computed from them (stable
+    where the probabilities saturate).
 
     `image_meta`: the input image (or Matterport's image_meta), whose run-time size sets
     each ROI's pyramid level. With `row_count` ([batch] int, the ROIs in use come first)
@@ -160,8 +166,9 @@ def fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
         x = layers.Activation("relu")(x)
     x = _td(layers.Conv2DTranspose(filters, 2, strides=2, activation="relu"),
             "mrcnn_mask_deconv")(x)
-    # float32: probabilities near 1 stay below 1 - 1e-7 (mixed precision)
-    x = _td(layers.Conv2D(num_classes, 1, activation="sigmoid", dtype="float32"),
+    # float32 under mixed precision: logits and probabilities keep their range
+    activation = None if logits else "sigmoid"
+    x = _td(layers.Conv2D(num_classes, 1, activation=activation, dtype="float32"),
             "mrcnn_mask")(x)
     return x if row_count is None else PadRows(total, name="mask_rows_padded",
                                                dtype="float32")(x)

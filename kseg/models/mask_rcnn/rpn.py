@@ -9,11 +9,13 @@ Shape shorthand:
 import keras
 from keras import layers
 
+from kseg.models.conv import Conv2D
+
 
 def build_rpn_model(anchor_stride, anchors_per_location, depth, conv_filters=512):
     """The nested `rpn_model`: feature map [batch, h, w, depth] -> logits, probs, deltas."""
     feature_map = keras.Input(shape=(None, None, depth), name="input_rpn_feature_map")
-    shared = layers.Conv2D(conv_filters, 3, padding="same", activation="relu",
+    shared = Conv2D(conv_filters, 3, padding="same", activation="relu",
                            strides=anchor_stride, name="rpn_conv_shared")(feature_map)
     # float32 outputs (mixed precision: the losses and proposals see full-precision values)
     x = layers.Conv2D(2 * anchors_per_location, 1, name="rpn_class_raw", dtype="float32")(shared)

@@ -25,19 +25,31 @@ LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox
 
 
 def five_losses(x, y_pred, meta_offset=12):
-    """The five Matterport losses (unweighted) as a dict of scalars."""
+    """The five Matterport losses (unweighted) as a dict of scalars.
+
+    The mask loss is computed from `y_pred["mrcnn_mask_logits"]` (the training model's
+    output), or from sigmoid probabilities `y_pred["mrcnn_mask"]` (Matterport's, and
+    training models saved before the logits) where there are no logits. The RPN targets
+    are the model's outputs `rpn_match` / `rpn_target_bbox` (computed in the graph), or
+    the inputs `input_rpn_match` / `input_rpn_bbox` of training models saved before.
+    """
     active_class_ids = x["input_image_meta"][:, meta_offset:]
+    from_logits = "mrcnn_mask_logits" in y_pred
+    masks = y_pred["mrcnn_mask_logits" if from_logits else "mrcnn_mask"]
+    in_graph = "rpn_match" in y_pred
+    rpn_match = y_pred["rpn_match"] if in_graph else x["input_rpn_match"]
+    rpn_target_bbox = y_pred["rpn_target_bbox"] if in_graph else x["input_rpn_bbox"]
     return {
-        "rpn_class_loss": losses.rpn_class_loss(y_pred["rpn_match"], y_pred["rpn_class_logits"]),
-        "rpn_bbox_loss": losses.rpn_bbox_loss(y_pred["rpn_target_bbox"], y_pred["rpn_match"],
-                                              y_pred["rpn_bbox"]),
+        "rpn_class_loss": losses.rpn_class_loss(rpn_match, y_pred["rpn_class_logits"]),
+        "rpn_bbox_loss": losses.rpn_bbox_loss(rpn_target_bbox, rpn_match, y_pred["rpn_bbox"]),
         "mrcnn_class_loss": losses.mrcnn_class_loss(
             y_pred["target_class_ids"], y_pred["mrcnn_class_logits"], active_class_ids,
             y_pred["roi_weights"]),
         "mrcnn_bbox_loss": losses.mrcnn_bbox_loss(y_pred["target_bbox"],
                                                   y_pred["target_class_ids"], y_pred["mrcnn_bbox"]),
         "mrcnn_mask_loss": losses.mrcnn_mask_loss(y_pred["target_mask"],
-                                                  y_pred["target_class_ids"], y_pred["mrcnn_mask"]),
+                                                  y_pred["target_class_ids"], masks,
+                                                  from_logits=from_logits),
     }
 
 

@@ -22,8 +22,8 @@ CASES = [("square", (64, 96), (40, 70)), ("pad64", (64, 128), (100, 70)),
          ("none", (128, 64), (64, 192)), ("crop", (96, 128), (70, 130))]
 
 
-# Batches of 2: on TensorFlow with oneDNN a training step of batch 1 crashes the process
-# (double free in a oneDNN kernel; TF_ENABLE_ONEDNN_OPTS=0 avoids it).
+# Batches of 2 (batch 1 crashed in TF's oneDNN until resnet_tiny stopped using a 1x1
+# stride-2 conv; test_mrcnn_batch_one.py trains at batch 1).
 def mode_config(mode, **extra):
     return TinyConfig(IMAGE_RESIZE_MODE=mode, IMAGES_PER_GPU=2, **extra)
 

@@ -226,3 +226,27 @@ def test_other_backends_match_the_reference(backend):
                                         boxes[k][[gt_of[i] for i in positives]]) / STD
         np.testing.assert_allclose(rpn_bbox[k, :len(positives)], expected, rtol=1e-4,
                                    atol=1e-5)
+
+
+def test_five_losses_read_rpn_targets_from_inputs_of_older_training_models():
+    """Training models saved before the RPN targets moved into the graph take them as
+    inputs (input_rpn_match / input_rpn_bbox): the losses read them there."""
+    from kseg.models.mask_rcnn.training import five_losses
+
+    rng = np.random.default_rng(0)
+    rpn_match = rng.choice([-1, 0, 1], (2, 50, 1)).astype(np.int32)
+    target = rng.normal(size=(2, 8, 4)).astype(np.float32)
+    y_pred = {"rpn_class_logits": rng.normal(size=(2, 50, 2)).astype(np.float32),
+              "rpn_bbox": rng.normal(size=(2, 50, 4)).astype(np.float32),
+              "target_class_ids": np.array([[1, 0], [2, 0]], np.int32),
+              "mrcnn_class_logits": rng.normal(size=(2, 2, 3)).astype(np.float32),
+              "roi_weights": np.ones([2, 2], np.float32),
+              "target_bbox": np.zeros([2, 2, 4], np.float32),
+              "mrcnn_bbox": np.zeros([2, 2, 3, 4], np.float32),
+              "target_mask": np.ones([2, 1, 4, 4], np.float32),
+              "mrcnn_mask_logits": np.zeros([2, 1, 4, 4, 3], np.float32)}
+    x = {"input_image_meta": np.ones([2, 15], np.float32)}
+    new = five_losses(x, {**y_pred, "rpn_match": rpn_match, "rpn_target_bbox": target})
+    old = five_losses({**x, "input_rpn_match": rpn_match, "input_rpn_bbox": target}, y_pred)
+    for name in ("rpn_class_loss", "rpn_bbox_loss"):
+        assert float(new[name]) == pytest.approx(float(old[name])) and float(new[name]) > 0
