@@ -30,11 +30,21 @@ import keras
 import numpy as np
 from keras import ops
 
-from kseg.ops import box_area, compute_iou, encode_box_deltas
+from kseg.ops import box_area, compute_iou, encode_box_deltas, leading_rows
 
 POSITIVE_IOU = 0.7
 NEGATIVE_IOU = 0.3
 CROWD_IOU = 0.001
+
+
+def used_gt_columns(gt_class_ids, gt_boxes):
+    """gt_class_ids [batch, G'], gt_boxes [batch, G', 4]: on TensorFlow outside XLA the
+    first G' = (last non-padding entry of the batch) + 1 columns, else all G (the same
+    targets: padding matches nothing). The [batch, A, G'] IoU matrix is the layer's cost:
+    with G = 100 and a few instances this makes it ~30x cheaper on CPU."""
+    used = (gt_class_ids != 0) | ops.any(gt_boxes != 0, axis=-1)
+    count = ops.max(ops.where(used, ops.arange(1, ops.shape(used)[1] + 1)[None, :], 0), axis=1)
+    return leading_rows(gt_class_ids, count), leading_rows(gt_boxes, count)
 
 
 def _batched(anchors, batch_like):
@@ -169,6 +179,7 @@ class RpnTargetLayer(keras.layers.Layer):
     def call(self, anchors, gt_class_ids, gt_boxes):
         anchors = ops.stop_gradient(_batched(anchors, gt_class_ids))
         gt_boxes = ops.stop_gradient(ops.cast(gt_boxes, "float32"))
+        gt_class_ids, gt_boxes = used_gt_columns(ops.cast(gt_class_ids, "int32"), gt_boxes)
         match, best_gt = match_anchors(anchors, gt_class_ids, gt_boxes, self.positive_iou,
                                        self.negative_iou, self.crowd_iou)
         rpn_match, positives, num_pos = sample_anchors(match, self.anchors_per_image,

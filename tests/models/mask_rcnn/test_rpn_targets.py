@@ -250,3 +250,24 @@ def test_five_losses_read_rpn_targets_from_inputs_of_older_training_models():
     old = five_losses({**x, "input_rpn_match": rpn_match, "input_rpn_bbox": target}, y_pred)
     for name in ("rpn_class_loss", "rpn_bbox_loss"):
         assert float(new[name]) == pytest.approx(float(old[name])) and float(new[name]) > 0
+
+
+def test_padding_columns_are_trimmed_on_tensorflow_with_the_same_targets(monkeypatch):
+    from kseg.models.mask_rcnn.rpn_targets import used_gt_columns
+
+    anchors = config_anchors(make_config(IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128))
+    ids = np.zeros([2, 20], np.int32)
+    boxes = np.zeros([2, 20, 4], np.float32)
+    ids[0, [0, 4]], ids[1, 1] = [1, -1], 2  # a padding row between two real ones
+    boxes[0, [0, 4]] = [[10, 10, 50, 60], [40, 40, 100, 100]]
+    boxes[1, 1] = [70, 20, 120, 64]
+    trimmed = used_gt_columns(ids, boxes)
+    if keras.backend.backend() == "tensorflow":
+        assert tuple(trimmed[1].shape) == (2, 5, 4)
+    fast = run_layer(anchors, ids, boxes, total=32, seed=2)
+    monkeypatch.setenv("KSEG_DISABLE_FAST_OPS", "1")
+    assert tuple(used_gt_columns(ids, boxes)[1].shape) == (2, 20, 4)
+    slow = run_layer(anchors, ids, boxes, total=32, seed=2)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    assert (fast[0] == 1).sum() > 0
