@@ -3,10 +3,11 @@
     seq = MaskRCNNSequence(dataset, config, augmentation=aug, seed=0)
     model.fit(seq, epochs=10)   # each batch is a dict of the model's input arrays
 
-`load_image_gt` loads and molds one image with its instances (Matterport
-semantics), `build_batch` turns images into the training model's inputs: images,
-metas and the padded ground truth (the RPN and head targets are computed inside the
-model, so there is no `y`, and no anchor matching here), `MaskRCNNSequence`
+`load_image_gt` (in `kseg.data.ground_truth`, re-exported here) loads and molds one
+image with its instances (Matterport semantics), `build_batch` turns images into the
+training model's inputs: images, metas and the padded ground truth (the RPN and head
+targets are computed inside the model, so there is no `y`, and no anchor matching
+here), `MaskRCNNSequence`
 is a `keras.utils.PyDataset` of such batches, and `make_tf_dataset` wraps it in a
 `tf.data.Dataset`.
 
@@ -24,137 +25,25 @@ import keras
 import numpy as np
 
 from kseg.data.dataset import DataError
-from kseg.data.image_io import ImageReadError
-from kseg.data.molding import (
-    compose_image_meta,
-    extract_bboxes,
-    minimize_mask,
-    mold_image,
-    resize_image,
-    resize_mask,
+from kseg.data.ground_truth import (  # noqa: F401  (re-exported: Matterport's load_image_gt)
+    ON_ERROR,
+    SAMPLE_ERRORS,
+    _active_class_ids,
+    _augment,
+    _check_on_error,
+    _load_image_gt,
+    _resize_masks,
+    check_instances,
+    finish_image_gt,
+    load_image_gt,
+    load_molded,
 )
+from kseg.data.molding import mold_image
 
+# `MaskRCNNSequence.molded_sample` flattened: image id, image, masks, class ids, molding.
+MOLDED_DTYPES = (np.int64, np.uint8, np.bool_, np.int32, np.float64)
 INPUT_NAMES = ("input_image", "input_image_meta", "input_gt_class_ids", "input_gt_boxes",
                "input_gt_masks")
-ON_ERROR = ("raise", "skip")
-# Errors that make a sample unusable; on_error="skip" skips them.
-SAMPLE_ERRORS = (DataError, ImageReadError)
-
-
-# === One image ===
-def load_image_gt(dataset, config, image_id, augmentation=None, rng=None, on_error="raise",
-                  augment=False, use_mini_mask=None):
-    """Load one image with its instances, molded to the config's input size.
-
-    Matterport semantics: resize (IMAGE_RESIZE_MODE, IMAGE_MIN_DIM, IMAGE_MAX_DIM,
-    IMAGE_MIN_SCALE), resize the masks the same way, augment (see
-    `kseg.data.augment.apply_augmentation`), drop instances whose mask became empty,
-    boxes from the masks, mini masks with USE_MINI_MASK. Images without instances
-    are valid (N = 0).
-
-    Args:
-        augmentation: None, Keras layers, an imgaug-style augmenter or albumentations.
-        rng: `np.random.Generator` for "crop" mode and augmentation.
-        on_error: "raise" raises `DataError` for a bad sample (mask size != image size,
-            masks / class_ids count mismatch, class id out of range, unreadable image);
-            "skip" returns None instead.
-        augment, use_mini_mask: Matterport's keywords: flip left-right with probability 1/2;
-            None: config.USE_MINI_MASK, False: full-size masks (Matterport's eval loop).
-
-    Returns:
-        image [S, S, 3] uint8, image_meta [META] float32, class_ids [N] int32,
-        boxes [N, (y1, x1, y2, x2)] int32 pixels of the molded image,
-        masks [h, w, N] bool (mini masks) or [S, S, N] bool.
-    """
-    _check_on_error(on_error)
-    try:
-        return _load_image_gt(dataset, config, image_id, augmentation, rng, augment, use_mini_mask)
-    except SAMPLE_ERRORS:
-        if on_error == "raise":
-            raise
-        return None
-
-
-def _load_image_gt(dataset, config, image_id, augmentation, rng, augment, use_mini_mask):
-    image = dataset.load_image(image_id)
-    masks, class_ids = dataset.load_mask(image_id)
-    masks, class_ids = check_instances(dataset, config, image_id, image, masks, class_ids)
-    original_shape = image.shape
-    image, window, scale, padding, crop = resize_image(
-        image, min_dim=config.IMAGE_MIN_DIM, max_dim=config.IMAGE_MAX_DIM,
-        min_scale=config.IMAGE_MIN_SCALE, mode=config.IMAGE_RESIZE_MODE, rng=rng)
-    masks = _resize_masks(masks, scale, padding, crop)
-    if augment and (rng or np.random.default_rng()).integers(0, 2):  # Matterport's flip
-        image, masks = np.fliplr(image).copy(), np.fliplr(masks).copy()
-    if augmentation is not None:
-        image, masks = _augment(augmentation, image, masks, rng)
-    keep = masks.any(axis=(0, 1))  # instances that survived resizing and augmentation
-    masks, class_ids, boxes = masks[..., keep], class_ids[keep], extract_bboxes(masks[..., keep])
-    if config.USE_MINI_MASK if use_mini_mask is None else use_mini_mask:
-        masks = minimize_mask(boxes, masks, config.MINI_MASK_SHAPE)
-    meta = compose_image_meta(image_id, original_shape, image.shape, window, scale,
-                              _active_class_ids(dataset, config, image_id))
-    return image, meta, class_ids, boxes, masks
-
-
-def check_instances(dataset, config, image_id, image, masks, class_ids):
-    """Validate `load_mask` output; returns masks [H, W, N] bool, class_ids [N] int32.
-
-    Raises `DataError` naming the image id and `dataset.image_reference(image_id)`.
-    Class ids must be in 1..NUM_CLASSES-1 (negative: crowd, as in COCO).
-    """
-    ref = f"image {image_id} ({dataset.image_reference(image_id)})"
-    if image.ndim != 3 or image.shape[2] != config.IMAGE_CHANNEL_COUNT:
-        raise DataError(f"{ref}: image shape {image.shape}; expected [H, W, "
-                        f"{config.IMAGE_CHANNEL_COUNT}] (IMAGE_CHANNEL_COUNT).")
-    masks = np.asarray(masks)
-    class_ids = np.asarray(class_ids).reshape(-1).astype(np.int32)
-    if masks.ndim != 3:
-        raise DataError(f"{ref}: load_mask returned masks of shape {masks.shape}; "
-                        f"expected [H, W, N].")
-    dataset.check_sample(image_id, image, masks=masks)
-    if masks.shape[2] != len(class_ids):
-        raise DataError(f"{ref}: load_mask returned {masks.shape[2]} masks but "
-                        f"{len(class_ids)} class ids; expected one class id per mask.")
-    bad = (class_ids == 0) | (np.abs(class_ids) >= config.NUM_CLASSES)
-    if bad.any():
-        raise DataError(f"{ref}: class id {int(class_ids[bad][0])} out of range; expected "
-                        f"1..{config.NUM_CLASSES - 1} (NUM_CLASSES={config.NUM_CLASSES}; "
-                        f"negative ids mark crowd regions).")
-    return masks.astype(bool, copy=False), class_ids
-
-
-def _resize_masks(masks, scale, padding, crop):
-    """`resize_mask`, also for zero instances ([H, W, 0] -> [h, w, 0])."""
-    if masks.shape[2] == 0:
-        return resize_mask(np.zeros(masks.shape[:2] + (1,), bool), scale, padding, crop)[..., :0]
-    return resize_mask(masks, scale, padding, crop)
-
-
-def _augment(augmentation, image, masks, rng):
-    """Augment the molded image and its masks together; the shape must not change."""
-    from kseg.data.augment import apply_augmentation
-
-    shape = image.shape
-    image, masks, _ = apply_augmentation(augmentation, image, masks=masks, rng=rng)
-    image = np.asarray(image)
-    if image.shape != shape or masks.shape[:2] != shape[:2]:
-        raise ValueError(f"augmentation changed the image shape from {shape} to {image.shape}; "
-                         f"Mask R-CNN needs shape-preserving augmentations (resizing is done "
-                         f"by IMAGE_RESIZE_MODE).")
-    return image.astype(np.uint8, copy=False), np.asarray(masks).astype(bool, copy=False)
-
-
-def _active_class_ids(dataset, config, image_id):
-    """[NUM_CLASSES] int32: 1 for the classes of the image's source (all if unknown)."""
-    active = np.zeros([config.NUM_CLASSES], dtype=np.int32)
-    source = dataset.image_info[image_id].get("source")
-    ids = getattr(dataset, "source_class_ids", {}).get(source)
-    if ids is None:
-        active[:] = 1
-    else:
-        active[[i for i in ids if i < config.NUM_CLASSES]] = 1
-    return active
 
 
 # === Batches ===
@@ -237,11 +126,6 @@ def batch_spec(config):
     }
 
 
-def _check_on_error(on_error):
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error={on_error!r}; expected one of {', '.join(ON_ERROR)}.")
-
-
 # === Keras PyDataset ===
 class MaskRCNNSequence(keras.utils.PyDataset):
     """Batches of Mask R-CNN training inputs for `model.fit(seq)`.
@@ -310,6 +194,35 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         batch = self.config.BATCH_SIZE
         return [self._image_id(index * batch + k) for k in range(batch)]
 
+    def epoch_image_ids(self, epoch):
+        """[len(self) * BATCH_SIZE] image ids of every position of `epoch` (the tf.data
+        path's order)."""
+        self.set_epoch(epoch)
+        return [self._image_id(p) for p in range(len(self) * self.config.BATCH_SIZE)]
+
+    def set_epoch(self, epoch):
+        """Move to `epoch` (its order), as `on_epoch_end` does one epoch at a time."""
+        if epoch != self.epoch:
+            self.epoch, self._orders = int(epoch), {}
+
+    def image_inputs(self, image_id, rng):
+        """One image's model inputs {name: array without the batch axis}, drawing from
+        `rng` (bad samples replaced as `on_error` says)."""
+        return _sample_inputs(self._load(image_id, rng), self.config, rng)
+
+    def molded_sample(self, image_id, rng):
+        """(image id, `load_molded` output): the first, parallel stage of the tf.data path
+        with an augmenter (a bad sample replaced as `on_error` says)."""
+        return self._load(image_id, rng, lambda i, r: (i, load_molded(self.dataset,
+                                                                        self.config, i, r)))
+
+    def finished_inputs(self, image_id, molded, rng):
+        """`image_inputs` from a `molded_sample`: augment (in call order), then as there."""
+        source = self.dataset.image_info[image_id]["source"]
+        augmentation = None if source in self.no_augmentation_sources else self.augmentation
+        sample = finish_image_gt(self.dataset, self.config, image_id, molded, augmentation, rng)
+        return _sample_inputs(sample, self.config, rng)
+
     def on_epoch_end(self):
         """Warn about skipped samples, then move to the next epoch (new order)."""
         if self.skipped:
@@ -334,12 +247,13 @@ class MaskRCNNSequence(keras.utils.PyDataset):
             self._orders[lap] = order
         return int(order[offset])
 
-    def _load(self, image_id, rng):
-        """The `load_image_gt` output, replacing bad samples if skipping."""
+    def _load(self, image_id, rng, load=None):
+        """The `load_image_gt` output, replacing bad samples if skipping
+        (`load(image_id, rng)` instead of `_load_one` when given)."""
         for _ in range(100):
             if image_id not in self.bad_image_ids:
                 try:
-                    return self._load_one(image_id, rng)
+                    return (load or self._load_one)(image_id, rng)
                 except SAMPLE_ERRORS as error:
                     if self.on_error == "raise":
                         raise
@@ -386,26 +300,52 @@ def _check_sequence_args(dataset, config, augmentation, cache):
 
 # === tf.data ===
 def make_tf_dataset(dataset, config, shuffle=True, augmentation=None, seed=None,
-                    steps_per_epoch=None, cache=False, on_error="raise", prefetch=True):
-    """A `tf.data.Dataset` of the `MaskRCNNSequence` batches (input dicts).
+                    steps_per_epoch=None, cache=False, on_error="raise", prefetch=True,
+                    parallel=None, input_context=None, no_augmentation_sources=None,
+                    pipeline=False):
+    """A `tf.data.Dataset` of Mask R-CNN training batches (input dicts as `assemble_batch`).
 
-    Each iteration over the dataset is one epoch; the order is reshuffled between
-    epochs. Needs TensorFlow (imported here). Arguments as `MaskRCNNSequence`;
-    `prefetch` adds `prefetch(tf.data.AUTOTUNE)`.
+    One iteration is one epoch, in the order of `MaskRCNNSequence` with the same arguments
+    (same images per batch); each image is loaded in a parallel `map` with a random
+    generator seeded from (seed, epoch, position), so seeded runs repeat bitwise whatever
+    the parallelism (see `kseg.data.tf_pipeline`). Needs TensorFlow.
+
+    Args:
+        as `MaskRCNNSequence`, and:
+        parallel: per-image calls in flight: None (AUTOTUNE) or an int. With an augmenter
+            (its own random state must advance in order) images are read and resized in
+            parallel, then augmented one at a time in order (`parallel` calls if given).
+        input_context: a `tf.distribute.InputContext` (`distribute_datasets_from_function`):
+            this pipeline's share of every global batch, in per-replica batches.
+        prefetch: add `prefetch(tf.data.AUTOTUNE)`.
+        pipeline: return the `TFPipeline` (its `.tf_dataset`, `batch_image_ids`, `reraise`).
     """
-    import tensorflow as tf
+    from kseg.data.tf_pipeline import AUTOTUNE, TFPipeline
 
     sequence = MaskRCNNSequence(dataset, config, shuffle=shuffle, augmentation=augmentation,
                                 seed=seed, steps_per_epoch=steps_per_epoch, cache=cache,
-                                on_error=on_error)
-
-    def generator():
-        for index in range(len(sequence)):
-            yield sequence[index]
-        sequence.on_epoch_end()
-
+                                on_error=on_error,
+                                no_augmentation_sources=no_augmentation_sources)
     spec = batch_spec(config)
-    signature = {name: tf.TensorSpec(shape, tf.as_dtype(dtype), name=name)
-                 for name, (shape, dtype) in spec.items()}
-    ds = tf.data.Dataset.from_generator(generator, output_signature=signature)
-    return ds.prefetch(tf.data.AUTOTUNE) if prefetch else ds
+    auto = AUTOTUNE if parallel is None else parallel
+    stages = {}
+    if augmentation is not None:  # load in parallel, augment in order (stateful augmenters)
+        def prepare(image_id, rng, position, epoch):
+            return sequence.molded_sample(image_id, rng)
+
+        stages = dict(prepare=(prepare, MOLDED_DTYPES),
+                      finish_parallel=1 if parallel is None else parallel)
+
+    def load(image_id, rng, position, epoch, prepared=None):
+        if prepared is None:
+            row = sequence.image_inputs(image_id, rng)
+        else:
+            row = sequence.finished_inputs(int(prepared[0]), tuple(prepared[1:]), rng)
+        if set(row) != set(spec):
+            raise ValueError(f"per-image inputs {sorted(row)} differ from batch_spec "
+                             f"{sorted(spec)}")
+        return [row[name] for name in spec]
+
+    result = TFPipeline(sequence, load, spec, config.BATCH_SIZE, parallel=auto,
+                        input_context=input_context, prefetch=prefetch, **stages)
+    return result if pipeline else result.tf_dataset

@@ -111,6 +111,7 @@ class SemanticSequence(keras.utils.PyDataset):
         self.skipped = []  # image references skipped in the current epoch
         self._bad = set()
         self._warned_epoch = -1
+        self.positions = None  # positions per epoch of the tf.data path (None: one pass)
         self.order = self._order(0)
 
     def _order(self, epoch):
@@ -127,6 +128,29 @@ class SemanticSequence(keras.utils.PyDataset):
         """Image ids batch `index` of this epoch draws (before any skipped sample)."""
         start = index * self.batch_size
         return [int(i) for i in self.order[start:start + self.batch_size]]
+
+    def epoch_image_ids(self, epoch):
+        """Image ids of every position of `epoch` (the tf.data path's order): `positions`
+        of them when set (wrapping around), else one pass."""
+        self.set_epoch(epoch)
+        total = self.positions or len(self.order)
+        return [int(self.order[p % len(self.order)]) for p in range(total)]
+
+    def set_epoch(self, epoch):
+        """Move to `epoch` (its order), as `on_epoch_end` does one epoch at a time."""
+        if epoch != self.epoch:
+            self.epoch, self.order, self.skipped = int(epoch), self._order(epoch), []
+
+    def sample_at(self, image_id, position, rng, augmentation):
+        """The sample of `image_id` at `position` of this epoch; a bad one (on_error="skip")
+        is replaced by the next good image of the order."""
+        for offset in range(len(self.order)):
+            sample = self._sample(image_id, rng, augmentation)
+            if sample is not None:
+                return sample
+            image_id = int(self.order[(position + offset + 1) % len(self.order)])
+        raise DataError(f"every sample of {self.dataset!r} failed; first skipped: "
+                        f"{self.skipped[:3]}")
 
     def _rng(self, index):
         seed = None if self.seed is None else [int(self.seed), self.epoch, int(index), 1]
@@ -193,24 +217,61 @@ def _side(config):
     return None
 
 
-def make_tf_dataset(dataset, config, shuffle=True, augmentation=None, on_error="raise"):
-    """A `tf.data.Dataset` of the `SemanticSequence` batches (one epoch per iteration), prefetched.
+def make_tf_dataset(dataset, config, shuffle=True, augmentation=None, on_error="raise",
+                    parallel=None, input_context=None, steps=None, drop_remainder=None,
+                    prefetch=True, pipeline=False):
+    """A `tf.data.Dataset` of (images, class maps) batches; one iteration is one epoch.
 
-    Element spec: (float32 [None, S, S, 3], int32 [None, S, S]); S is None for the
-    "none" and "pad64" modes. TensorFlow backend / TensorFlow installed only.
+    The order is `SemanticSequence`'s (seeded by config.SEED and the epoch); each sample
+    is loaded in a parallel `map` with a random generator seeded from (SEED, epoch,
+    position), so seeded runs repeat bitwise whatever the parallelism; Keras augmentation
+    layers run on whole batches after it, in order (see `kseg.data.tf_pipeline`).
+
+    Args:
+        as `SemanticSequence`, and:
+        parallel: per-sample calls in flight: None (AUTOTUNE; 1 with a per-sample augmenter
+            whose own random state must advance in order) or an int.
+        input_context: a `tf.distribute.InputContext`: this pipeline's share of every global
+            batch, in per-replica batches.
+        steps: batches per epoch (the images wrap around); default ceil(images / B).
+        drop_remainder: None: only under an input context or with `steps` (then every
+            batch is full, wrapping around the images); False keeps a partial last batch
+            as `SemanticSequence` does.
+        pipeline: return the `TFPipeline` (its `.tf_dataset`, `batch_image_ids`, `reraise`).
+
+    Element spec: (float32 [B, S, S, C], int32 [B, S, S]); B is None with a partial last
+    batch, S is None for the "none" and "pad64" modes (each batch padded to its largest).
     """
     import tensorflow as tf
 
+    from kseg.data.tf_pipeline import AUTOTUNE, TFPipeline
+
     sequence = SemanticSequence(dataset, config, shuffle=shuffle, augmentation=augmentation,
                                 on_error=on_error)
+    batched = is_keras_augmentation(augmentation)
+    if parallel is None:
+        parallel = AUTOTUNE if augmentation is None or batched else 1
+    if drop_remainder is None:
+        drop_remainder = input_context is not None or bool(steps)
+    count, size = len(sequence.order), sequence.batch_size
+    if drop_remainder:
+        sequence.positions = (steps or math.ceil(count / size)) * size
 
-    def generate():
-        for index in range(len(sequence)):
-            yield sequence[index]
-        sequence.on_epoch_end()
+    def load(image_id, rng, position, epoch):
+        image, class_map = sequence.sample_at(image_id, position, rng,
+                                              None if batched else augmentation)
+        return image.astype(np.float32), class_map
 
-    side = _side(config)
-    signature = (tf.TensorSpec([None, side, side, 3], tf.float32),
-                 tf.TensorSpec([None, side, side], tf.int32))
-    data = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    return data.prefetch(tf.data.AUTOTUNE)
+    side, fill = _side(config), getattr(config, "IGNORE_INDEX", None)
+    channels = int(getattr(config, "IMAGE_CHANNEL_COUNT", 3))
+    spec = {"images": ((size, side, side, channels), np.float32),
+            "class_maps": ((size, side, side), np.int32)}
+    padding = (tf.constant(0, tf.float32), tf.constant(0 if fill is None else fill, tf.int32))
+    batch_fn = None
+    if batched:
+        def batch_fn(images, class_maps):
+            return apply_batch_augmentation(augmentation, images, class_maps)
+    result = TFPipeline(sequence, load, spec, size, parallel=parallel,
+                        input_context=input_context, padding=padding, batch_fn=batch_fn,
+                        drop_remainder=drop_remainder, as_tuple=True, prefetch=prefetch)
+    return result if pipeline else result.tf_dataset

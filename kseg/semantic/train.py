@@ -200,6 +200,25 @@ def as_sequence(data, config, shuffle, augmentation=None, steps=None):
     return data
 
 
+def as_input(data, config, shuffle, augmentation=None, steps=None):
+    """(what the NaN guard reads, what `fit` takes) for a Dataset or a PyDataset.
+
+    TensorFlow backend: a Dataset goes through the tf.data pipeline (`make_tf_dataset`:
+    parallel per-sample loading, prefetch, sharded under the config's strategy); elsewhere,
+    and for a PyDataset, `as_sequence`.
+    """
+    if keras.backend.backend() != "tensorflow" or isinstance(data, keras.utils.PyDataset) \
+            or type(data).__module__.startswith("tensorflow"):
+        data = as_sequence(data, config, shuffle, augmentation, steps)
+        return data, data
+    from kseg.data.semantic_pipeline import make_tf_dataset
+    from kseg.data.tf_pipeline import fit_input
+
+    return fit_input(lambda context: make_tf_dataset(
+        data, config, shuffle=shuffle, augmentation=augmentation, input_context=context,
+        steps=steps, pipeline=True), distribute.get_strategy(config))
+
+
 # === Training ===
 def resolve_weights(model, weights, model_dir, name):
     """Load `weights` (None, "last" or a path) -> (log dir to continue or None, epoch)."""
@@ -259,22 +278,31 @@ def train_semantic(model, config, train_dataset, val_dataset=None, epochs=1, mod
     compile_semantic(model, config)
     if initial_epoch and (log_dir / "history.csv").exists():
         restore_learning_rate(model, log_dir / "history.csv", initial_epoch)
-    train = as_sequence(train_dataset, config, True, augmentation, config.STEPS_PER_EPOCH)
-    val = None
+    train, train_data = as_input(train_dataset, config, True, augmentation,
+                                 config.STEPS_PER_EPOCH)
+    val = val_data = None
     if val_dataset is not None and config.VALIDATION_STEPS:
-        val = as_sequence(val_dataset, config, False)
+        val, val_data = as_input(val_dataset, config, False)
     all_callbacks = make_callbacks(config, log_dir, epochs, val is not None) + list(callbacks or [])
     guard = NonFiniteGuard(config.NONFINITE_LOSS, train, config,
                            all_callbacks[0] if chief else None)
     all_callbacks.insert(1, guard)  # before the CSV log: a NaN epoch is not logged
+    if hasattr(train, "epoch_callback"):
+        all_callbacks.append(train.epoch_callback())
     val_steps = None if val is None else min(config.VALIDATION_STEPS, len(val))
     # The kseg sequences shuffle themselves (seeded); Keras' own shuffle of the batch order
     # would make runs unrepeatable and the NaN guard name the wrong images.
     with distribute.fit_scope(config):
-        history = model.fit(train, validation_data=val, epochs=epochs,
-                            initial_epoch=initial_epoch, validation_steps=val_steps,
-                            callbacks=all_callbacks, verbose=verbose if chief else 0,
-                            shuffle=False)
+        try:
+            history = model.fit(train_data, validation_data=val_data, epochs=epochs,
+                                initial_epoch=initial_epoch, validation_steps=val_steps,
+                                callbacks=all_callbacks, verbose=verbose if chief else 0,
+                                shuffle=False)
+        except Exception as error:
+            for source in (train, val):  # a loader's error, not TensorFlow's wrapper
+                if getattr(source, "error", None) is not None:
+                    source.reraise(error)
+            raise
     history.log_dir = log_dir
     history.checkpoint = all_callbacks[0].last_path if chief else None
     return history

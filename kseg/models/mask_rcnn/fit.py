@@ -24,9 +24,12 @@ class NamedCheckpoint(CheckpointWriter):
 
 def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache,
                 no_augmentation_sources=None):
-    """A kseg Dataset becomes a `MaskRCNNSequence`; a PyDataset/tf.data passes through."""
+    """A kseg Dataset becomes the training input: on TensorFlow a tf.data pipeline
+    (`TFPipeline`: parallel per-image loading, sharded under the config's strategy),
+    elsewhere a `MaskRCNNSequence` (`workers` threads, processes when > 1). A PyDataset or
+    tf.data passes through."""
     from kseg.data.dataset import Dataset
-    from kseg.data.maskrcnn_pipeline import MaskRCNNSequence
+    from kseg.data.maskrcnn_pipeline import MaskRCNNSequence, make_tf_dataset
 
     if data is None or not isinstance(data, Dataset):
         if shuffle and no_augmentation_sources:
@@ -38,11 +41,22 @@ def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache,
     if cache is None:
         cache = augmentation is None and config.IMAGE_RESIZE_MODE != "crop"
     steps = config.STEPS_PER_EPOCH if shuffle else config.VALIDATION_STEPS
-    return MaskRCNNSequence(data, config, shuffle=shuffle,
-                            augmentation=augmentation if shuffle else None,
-                            steps_per_epoch=steps or None, cache=cache, workers=workers,
-                            use_multiprocessing=workers > 1,
-                            no_augmentation_sources=no_augmentation_sources if shuffle else None)
+    options = dict(shuffle=shuffle, augmentation=augmentation if shuffle else None,
+                   steps_per_epoch=steps or None, cache=cache,
+                   no_augmentation_sources=no_augmentation_sources if shuffle else None)
+    if keras.backend.backend() == "tensorflow":
+        from kseg.data.tf_pipeline import fit_input
+
+        return fit_input(lambda context: make_tf_dataset(
+            data, config, input_context=context, pipeline=True, **options),
+            distribute.get_strategy(config))
+    return MaskRCNNSequence(data, config, workers=workers, use_multiprocessing=workers > 1,
+                            **options)
+
+
+def _fit_data(batches):
+    """(what the guard reads, what `fit` takes) from `_as_batches`' result."""
+    return batches if isinstance(batches, tuple) else (batches, batches)
 
 
 def default_callbacks(mrcnn, train=None):
@@ -68,19 +82,27 @@ def fit_model(mrcnn, train_dataset, val_dataset, epochs, augmentation=None,
               custom_callbacks=None, verbose=1, workers=1, cache=None,
               no_augmentation_sources=None):
     """Fit from `mrcnn.epoch` to `epochs`; returns the Keras History."""
-    train = _as_batches(train_dataset, mrcnn, True, augmentation, workers, cache,
-                        no_augmentation_sources)
-    val = _as_batches(val_dataset, mrcnn, False, None, workers, cache)
+    train, train_data = _fit_data(_as_batches(train_dataset, mrcnn, True, augmentation, workers,
+                                              cache, no_augmentation_sources))
+    val_source, val = _fit_data(_as_batches(val_dataset, mrcnn, False, None, workers, cache))
     if val is not None and mrcnn.config.VALIDATION_STEPS == 0:
         val = None
     callbacks = default_callbacks(mrcnn, train) + list(custom_callbacks or [])
+    if hasattr(train, "epoch_callback"):
+        callbacks.insert(0, train.epoch_callback())
     verbose = verbose if distribute.is_chief(mrcnn.config) else 0
     if verbose:
         lr = float(keras.ops.convert_to_numpy(mrcnn.keras_model.optimizer.learning_rate))
         print(f"\nStarting at epoch {mrcnn.epoch}. LR={lr:g}")
         print(f"Checkpoint path: {mrcnn.checkpoint_path}")
     with distribute.fit_scope(mrcnn.config):
-        return mrcnn.keras_model.fit(train, validation_data=val, epochs=epochs,
-                                     initial_epoch=mrcnn.epoch, callbacks=callbacks,
-                                     verbose=verbose,
-                                     shuffle=False)  # MaskRCNNSequence shuffles itself (seeded)
+        try:
+            return mrcnn.keras_model.fit(train_data, validation_data=val, epochs=epochs,
+                                         initial_epoch=mrcnn.epoch, callbacks=callbacks,
+                                         verbose=verbose,
+                                         shuffle=False)  # the pipelines shuffle (seeded)
+        except Exception as error:
+            for source in (train, val_source):  # a loader's error, not TensorFlow's wrapper
+                if getattr(source, "error", None) is not None:
+                    source.reraise(error)
+            raise

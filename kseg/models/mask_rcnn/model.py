@@ -124,7 +124,10 @@ class MaskRCNN:
         Writes the run's `config.json` (with the dataset's CLASS_NAMES) in `log_dir` first.
         Datasets are kseg `Dataset`s (a keras PyDataset also works). `augmentation` is a
         Keras augmentation layer, an imgaug-style augmenter or an albumentations pipeline;
-        images whose source is in `no_augmentation_sources` are not augmented.
+        images whose source is in `no_augmentation_sources` are not augmented. On the
+        TensorFlow backend a kseg Dataset is fed through a tf.data pipeline (parallel
+        per-image loading, prefetch, sharded under DISTRIBUTION); on JAX / PyTorch through
+        `MaskRCNNSequence` with `workers` threads (processes when workers > 1).
         """
         assert self.mode == "training", "Create the model in training mode."
         from kseg.models.mask_rcnn.fit import fit_model
