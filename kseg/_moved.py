@@ -20,6 +20,7 @@ MOVED = {
     "kseg.saving.fixtures": "kseg.saving.matterport_h5",
     "kseg.models.mask_rcnn.inspect": "kseg.models.mask_rcnn.intermediates",
     "kseg.models.mask_rcnn.anchors": "kseg.ops.anchors",
+    "kseg.data.rpn_targets": "kseg.models.mask_rcnn.rpn_targets_numpy",
 }
 
 

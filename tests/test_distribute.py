@@ -33,6 +33,7 @@ if keras.backend.backend() == "tensorflow":  # JAX: XLA_FLAGS gives 2 host devic
 from keras import ops
 sys.path.insert(0, sys.argv[2])
 from helpers import TinyConfig
+import kseg.models.mask_rcnn.rpn_targets as rpn_targets
 import kseg.models.mask_rcnn.targets as targets
 from kseg.config import FCNConfig, UNetConfig
 from kseg.distribute import num_replicas
@@ -66,12 +67,16 @@ def semantic(name, cls, build, **fields):
 semantic("unet", UNetConfig, build_unet, UNET_DEPTH=2, UNET_BASE_FILTERS=4)  # BatchNorm
 semantic("fcn", FCNConfig, build_fcn, ENCODER_WIDTH=0.0625, FCN_FC_FILTERS=8, FCN_DROPOUT=0.0)
 
-# TF: ROI sampling draws random numbers per replica; rank candidates in order instead,
-# so both runs train on the same ROIs (JAX draws for the global batch either way).
+# TF: RPN and ROI sampling draw random numbers per replica; rank candidates in order
+# instead, so both runs train on the same anchors and ROIs (JAX draws for the global
+# batch either way).
 def first_members(is_member, count, seed_generator):
     order = ops.cast(ops.arange(ops.shape(is_member)[1]), "float32")[None] * 1e-6
-    return ops.top_k(ops.where(is_member, 1.0, 0.0) - order, count, sorted=True)[1]
+    keys = ops.pad(ops.where(is_member, 1.0, 0.0) - order, [[0, 0], [0, count]],
+                   constant_values=-2.0)
+    return ops.top_k(keys, count, sorted=True)[1]
 targets._ranked_indices = first_members
+rpn_targets._random_members = first_members
 
 class Tiny(TinyConfig):  # trained BatchNorm, gradient clipping that bites
     SEED = 0

@@ -1,17 +1,19 @@
-"""Mask R-CNN training input: ground truth per image, RPN targets, and batches.
+"""Mask R-CNN training input: ground truth per image, and batches of it.
 
     seq = MaskRCNNSequence(dataset, config, augmentation=aug, seed=0)
     model.fit(seq, epochs=10)   # each batch is a dict of the model's input arrays
 
 `load_image_gt` (in `kseg.data.ground_truth`, re-exported here) loads and molds one
-image with its instances (Matterport semantics), `build_batch` turns images into the training model's inputs
-(targets are computed inside the model, so there is no `y`), `MaskRCNNSequence`
+image with its instances (Matterport semantics), `build_batch` turns images into the
+training model's inputs: images, metas and the padded ground truth (the RPN and head
+targets are computed inside the model, so there is no `y`, and no anchor matching
+here), `MaskRCNNSequence`
 is a `keras.utils.PyDataset` of such batches, and `make_tf_dataset` wraps it in a
 `tf.data.Dataset`.
 
 Shape shorthand:
     B: config.BATCH_SIZE; S: molded image side (config.IMAGE_SHAPE[:2]);
-    A: anchors; R: config.RPN_TRAIN_ANCHORS_PER_IMAGE; G: config.MAX_GT_INSTANCES;
+    G: config.MAX_GT_INSTANCES;
     N: instances of one image; META: config.IMAGE_META_SIZE;
     (h, w): config.MINI_MASK_SHAPE with USE_MINI_MASK, else S.
 """
@@ -37,13 +39,11 @@ from kseg.data.ground_truth import (  # noqa: F401  (re-exported: Matterport's l
     load_molded,
 )
 from kseg.data.molding import mold_image
-from kseg.data.rpn_targets import match_anchors, sample_rpn_targets
-from kseg.ops.anchors import config_anchors
 
 # `MaskRCNNSequence.molded_sample` flattened: image id, image, masks, class ids, molding.
 MOLDED_DTYPES = (np.int64, np.uint8, np.bool_, np.int32, np.float64)
-INPUT_NAMES = ("input_image", "input_image_meta", "input_rpn_match", "input_rpn_bbox",
-               "input_gt_class_ids", "input_gt_boxes", "input_gt_masks")
+INPUT_NAMES = ("input_image", "input_image_meta", "input_gt_class_ids", "input_gt_boxes",
+               "input_gt_masks")
 
 
 # === Batches ===
@@ -51,38 +51,39 @@ def build_batch(dataset, config, image_ids, anchors=None, augmentation=None, rng
     """Training inputs of the Mask R-CNN model for `image_ids`.
 
     Args:
-        anchors: [A, 4] pixel anchors (`config_anchors(config)`); None computes them
-            from each image's molded shape (for IMAGE_RESIZE_MODE "pad64" / "none").
-        rng: `np.random.Generator` for augmentation and sampling.
+        anchors: ignored (the model computes the RPN targets from its own anchors);
+            kept for callers that pass it, with a DeprecationWarning.
+        rng: `np.random.Generator` for augmentation and the MAX_GT_INSTANCES subset.
 
     Returns:
         (inputs, None), inputs as in `assemble_batch`.
     """
+    if anchors is not None:
+        warnings.warn("build_batch(anchors=...) is ignored: the Mask R-CNN training model "
+                      "computes its RPN targets in the graph.", DeprecationWarning,
+                      stacklevel=2)
     rng = np.random.default_rng() if rng is None else rng
     samples = [load_image_gt(dataset, config, i, augmentation, rng) for i in image_ids]
-    return assemble_batch(samples, config, anchors, rng), None
+    return assemble_batch(samples, config, rng), None
 
 
-def assemble_batch(samples, config, anchors=None, rng=None, matches=None):
+def assemble_batch(samples, config, rng=None):
     """Stack `load_image_gt` outputs into the model's input dict.
 
     When an image has more than MAX_GT_INSTANCES instances, a random subset of
-    MAX_GT_INSTANCES is kept for the gt arrays (in their original order); its RPN
-    targets still use all of them (as Matterport).
+    MAX_GT_INSTANCES is kept (in their original order); the model's RPN targets
+    use that subset.
 
     Args:
         samples: list of `load_image_gt` outputs (B of them).
-        matches: optional list of cached `match_anchors` outputs (or None each).
 
     Returns:
         dict: input_image [B, S, S, 3] float32 (mold_image), input_image_meta
-        [B, META] float32, input_rpn_match [B, A, 1] int32, input_rpn_bbox [B, R, 4]
-        float32, input_gt_class_ids [B, G] int32 (0-padded), input_gt_boxes [B, G, 4]
-        float32 pixels (0-padded), input_gt_masks [B, h, w, G] bool.
+        [B, META] float32, input_gt_class_ids [B, G] int32 (0-padded), input_gt_boxes
+        [B, G, 4] float32 pixels (0-padded), input_gt_masks [B, h, w, G] bool.
     """
     rng = np.random.default_rng() if rng is None else rng
-    matches = matches or [None] * len(samples)
-    rows = [_sample_inputs(s, config, anchors, rng, m) for s, m in zip(samples, matches)]
+    rows = [_sample_inputs(s, config, rng) for s in samples]
     shapes = {row["input_image"].shape for row in rows}
     if len(shapes) > 1:
         raise ValueError(f"images of different molded shapes {sorted(shapes)} in one batch; "
@@ -90,14 +91,9 @@ def assemble_batch(samples, config, anchors=None, rng=None, matches=None):
     return {name: np.stack([row[name] for row in rows]) for name in INPUT_NAMES}
 
 
-def _sample_inputs(sample, config, anchors, rng, match=None):
+def _sample_inputs(sample, config, rng):
     """One image's model inputs (unbatched) from a `load_image_gt` output."""
     image, meta, class_ids, boxes, masks = sample
-    if anchors is None:
-        anchors = config_anchors(config, image.shape)
-    if match is None:
-        match = match_anchors(anchors, class_ids, boxes)
-    rpn_match, rpn_bbox = sample_rpn_targets(anchors, *match, boxes, config, rng)
     limit = config.MAX_GT_INSTANCES
     if len(class_ids) > limit:
         keep = np.sort(rng.choice(len(class_ids), size=limit, replace=False))
@@ -110,28 +106,20 @@ def _sample_inputs(sample, config, anchors, rng, match=None):
     gt_masks = np.zeros(masks.shape[:2] + (limit,), bool)
     gt_masks[..., :n] = masks
     return {"input_image": mold_image(image, config), "input_image_meta": meta,
-            "input_rpn_match": rpn_match[:, None], "input_rpn_bbox": rpn_bbox,
             "input_gt_class_ids": gt_class_ids, "input_gt_boxes": gt_boxes,
             "input_gt_masks": gt_masks}
 
 
-def batch_spec(config, num_anchors=None):
-    """{input name: (shape, numpy dtype)} of a batch; None marks a variable size.
-
-    `num_anchors` defaults to the anchors of config.IMAGE_SHAPE for "square" and
-    "crop" modes; "pad64" / "none" modes have variable image sizes and anchors.
-    """
+def batch_spec(config):
+    """{input name: (shape, numpy dtype)} of a batch; None marks a variable size
+    ("pad64" / "none" modes have variable image sizes)."""
     fixed = config.IMAGE_RESIZE_MODE in ("square", "crop")
     side = tuple(int(v) for v in config.IMAGE_SHAPE[:2]) if fixed else (None, None)
-    if num_anchors is None and fixed:
-        num_anchors = len(config_anchors(config))
     mask_hw = tuple(config.MINI_MASK_SHAPE) if config.USE_MINI_MASK else side
     b, g = config.BATCH_SIZE, config.MAX_GT_INSTANCES
     return {
         "input_image": ((b, *side, config.IMAGE_CHANNEL_COUNT), np.float32),
         "input_image_meta": ((b, config.IMAGE_META_SIZE), np.float32),
-        "input_rpn_match": ((b, num_anchors, 1), np.int32),
-        "input_rpn_bbox": ((b, config.RPN_TRAIN_ANCHORS_PER_IMAGE, 4), np.float32),
         "input_gt_class_ids": ((b, g), np.int32),
         "input_gt_boxes": ((b, g, 4), np.float32),
         "input_gt_masks": ((b, *mask_hw, g), np.bool_),
@@ -155,9 +143,9 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         augmentation: passed to `load_image_gt`, not for sources in no_augmentation_sources.
         seed: base seed; None uses config.SEED, then a random one.
         steps_per_epoch: batches per epoch; default ceil(len(dataset) / BATCH_SIZE).
-        cache: keep every image's `load_image_gt` output and anchor matching in memory
-            (needs augmentation=None and a resize mode other than "crop"); RPN
-            sampling is still redrawn every epoch.
+        cache: keep every image's `load_image_gt` output in memory (needs
+            augmentation=None and a resize mode other than "crop"); the model still
+            redraws its RPN and ROI sampling every step.
         workers, use_multiprocessing, max_queue_size: `keras.utils.PyDataset` options
             (with multiprocessing, caches and skip counts are per worker process).
         on_error: "raise" (a bad sample raises `DataError` naming the image) or "skip"
@@ -180,8 +168,6 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         self.steps_per_epoch = steps_per_epoch
         seed = config.SEED if seed is None else seed
         self.seed = int(np.random.SeedSequence().entropy if seed is None else seed)
-        fixed = config.IMAGE_RESIZE_MODE in ("square", "crop")
-        self.anchors = config_anchors(config) if fixed else None
         self.epoch = 0
         self.skipped = []  # (image_id, reference, message) skipped this epoch
         self.bad_image_ids = set()
@@ -200,9 +186,8 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         batch = self.config.BATCH_SIZE
         ids = [self._image_id(index * batch + k) for k in range(batch)]
-        loaded = [self._load(image_id, rng) for image_id in ids]
-        samples, matches = zip(*loaded)
-        return assemble_batch(list(samples), self.config, self.anchors, rng, list(matches))
+        samples = [self._load(image_id, rng) for image_id in ids]
+        return assemble_batch(samples, self.config, rng)
 
     def batch_image_ids(self, index):
         """Image ids batch `index` of this epoch draws (before any bad-sample replacement)."""
@@ -223,8 +208,7 @@ class MaskRCNNSequence(keras.utils.PyDataset):
     def image_inputs(self, image_id, rng):
         """One image's model inputs {name: array without the batch axis}, drawing from
         `rng` (bad samples replaced as `on_error` says)."""
-        sample, match = self._load(image_id, rng)
-        return _sample_inputs(sample, self.config, self.anchors, rng, match)
+        return _sample_inputs(self._load(image_id, rng), self.config, rng)
 
     def molded_sample(self, image_id, rng):
         """(image id, `load_molded` output): the first, parallel stage of the tf.data path
@@ -237,7 +221,7 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         source = self.dataset.image_info[image_id]["source"]
         augmentation = None if source in self.no_augmentation_sources else self.augmentation
         sample = finish_image_gt(self.dataset, self.config, image_id, molded, augmentation, rng)
-        return _sample_inputs(sample, self.config, self.anchors, rng)
+        return _sample_inputs(sample, self.config, rng)
 
     def on_epoch_end(self):
         """Warn about skipped samples, then move to the next epoch (new order)."""
@@ -264,7 +248,7 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         return int(order[offset])
 
     def _load(self, image_id, rng, load=None):
-        """(load_image_gt output, anchor match or None), replacing bad samples if skipping
+        """The `load_image_gt` output, replacing bad samples if skipping
         (`load(image_id, rng)` instead of `_load_one` when given)."""
         for _ in range(100):
             if image_id not in self.bad_image_ids:
@@ -296,12 +280,9 @@ class MaskRCNNSequence(keras.utils.PyDataset):
         source = self.dataset.image_info[image_id]["source"]
         augmentation = None if source in self.no_augmentation_sources else self.augmentation
         sample = load_image_gt(self.dataset, self.config, image_id, augmentation, rng)
-        if not self.cache:
-            return sample, None
-        match = match_anchors(self.anchors if self.anchors is not None else
-                              config_anchors(self.config, sample[0].shape), sample[2], sample[3])
-        self._cache[image_id] = (sample, match)
-        return sample, match
+        if self.cache:
+            self._cache[image_id] = sample
+        return sample
 
 
 def _check_sequence_args(dataset, config, augmentation, cache):

@@ -19,6 +19,7 @@ from kseg.data.maskrcnn_pipeline import (
 from kseg.data.molding import expand_mask, extract_bboxes, parse_image_meta
 from kseg.data.shapes import ShapesDataset
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
+from kseg.models.mask_rcnn.rpn_targets import RpnTargetLayer
 from kseg.ops.anchors import config_anchors
 
 
@@ -73,21 +74,28 @@ def test_load_image_gt_on_shapes():
             assert iou(expanded[..., i], masks[..., i]) > 0.85
 
 
-def check_batch(inputs, config, num_anchors):
-    spec = batch_spec(config, num_anchors)
+def check_batch(inputs, config):
+    spec = batch_spec(config)
     assert set(inputs) == set(INPUT_NAMES)
     for name, (shape, dtype) in spec.items():
         assert inputs[name].shape == shape, name
         assert inputs[name].dtype == dtype, name
 
 
+def rpn_targets(inputs, config):
+    """The training model's RPN targets for a batch: rpn_match [B, A, 1], rpn_bbox [B, R, 4]."""
+    layer = RpnTargetLayer(config.RPN_TRAIN_ANCHORS_PER_IMAGE, config.RPN_BBOX_STD_DEV, seed=0)
+    anchors = config_anchors(config, inputs["input_image"].shape[1:3])
+    rpn_match, rpn_bbox = layer(anchors, inputs["input_gt_class_ids"], inputs["input_gt_boxes"])
+    return keras.ops.convert_to_numpy(rpn_match), keras.ops.convert_to_numpy(rpn_bbox)
+
+
 def test_build_batch_shapes_and_values():
     config = TinyConfig()
-    anchors = config_anchors(config)
     dataset = shapes()
-    inputs, targets = build_batch(dataset, config, [0, 1], anchors, rng=np.random.default_rng(0))
+    inputs, targets = build_batch(dataset, config, [0, 1], rng=np.random.default_rng(0))
     assert targets is None
-    check_batch(inputs, config, len(anchors))
+    check_batch(inputs, config)
     raw = load_image_gt(dataset, config, 0)
     np.testing.assert_allclose(inputs["input_image"][0],
                                raw[0].astype(np.float32) - config.MEAN_PIXEL)
@@ -96,8 +104,9 @@ def test_build_batch_shapes_and_values():
     assert not inputs["input_gt_class_ids"][0, n:].any()
     np.testing.assert_array_equal(inputs["input_gt_boxes"][0, :n], raw[3])
     np.testing.assert_array_equal(inputs["input_gt_masks"][0, ..., :n], raw[4])
-    assert (inputs["input_rpn_match"] == 1).sum() > 0
-    assert ((inputs["input_rpn_match"] != 0).sum(axis=(1, 2)) == 32).all()
+    rpn_match, _ = rpn_targets(inputs, config)
+    assert (rpn_match == 1).sum() > 0
+    assert ((rpn_match != 0).sum(axis=(1, 2)) == 32).all()
 
 
 class ManyShapes(ShapesDataset):
@@ -112,22 +121,22 @@ class ManyShapes(ShapesDataset):
 
 def test_more_than_max_gt_is_truncated_and_zero_instances_ok():
     config = TinyConfig()
-    anchors = config_anchors(config)
     dataset = ManyShapes(count=2, height=80, width=100)
     _, _, all_ids, all_boxes, _ = load_image_gt(dataset, config, 0)
     assert len(all_ids) == 8
-    inputs, _ = build_batch(dataset, config, [0, 1], anchors, rng=np.random.default_rng(0))
-    check_batch(inputs, config, len(anchors))
+    inputs, _ = build_batch(dataset, config, [0, 1], rng=np.random.default_rng(0))
+    check_batch(inputs, config)
     boxes = inputs["input_gt_boxes"][0]
     assert (inputs["input_gt_class_ids"][0] > 0).sum() == 5
     for box in boxes:  # a subset of the original instances
         assert np.any(np.all(all_boxes == box, axis=1))
     assert inputs["input_gt_masks"][0].any(axis=(0, 1)).all()
     # Image 1: zero instances -> only negatives, padded gt.
-    assert (inputs["input_rpn_match"][1] == 1).sum() == 0
-    assert (inputs["input_rpn_match"][1] == -1).sum() == 32
+    rpn_match, rpn_bbox = rpn_targets(inputs, config)
+    assert (rpn_match[1] == 1).sum() == 0
+    assert (rpn_match[1] == -1).sum() == 32
     assert not inputs["input_gt_class_ids"][1].any() and not inputs["input_gt_masks"][1].any()
-    assert not inputs["input_rpn_bbox"][1].any()
+    assert not rpn_bbox[1].any()
 
 
 def test_sequence_shapes_determinism_and_cache():
@@ -136,7 +145,7 @@ def test_sequence_shapes_determinism_and_cache():
     seq = MaskRCNNSequence(dataset, config, seed=3)
     assert len(seq) == 3  # ceil(5 / 2)
     batch = seq[0]
-    check_batch(batch, config, len(config_anchors(config)))
+    check_batch(batch, config)
     again = MaskRCNNSequence(dataset, config, seed=3)
     cached = MaskRCNNSequence(dataset, config, seed=3, cache=True)
     for i in range(len(seq)):
@@ -230,7 +239,7 @@ def test_make_tf_dataset():
     ds = make_tf_dataset(shapes(count=3), config, seed=0)
     batches = list(ds.as_numpy_iterator())
     assert len(batches) == 2
-    check_batch(batches[0], config, len(config_anchors(config)))
+    check_batch(batches[0], config)
 
 
 class TinyVia(Dataset):
@@ -272,7 +281,6 @@ def load_car_damage(car_damage_dir):
 def test_load_image_gt_on_car_damage(car_damage_dir):
     dataset = load_car_damage(car_damage_dir)
     config = TinyConfig(NUM_CLASSES=dataset.num_classes, IMAGE_MIN_DIM=256, IMAGE_MAX_DIM=256)
-    anchors = config_anchors(config)
     for image_id in (0, 1):
         image, meta, class_ids, boxes, masks = load_image_gt(dataset, config, image_id)
         assert image.shape == (256, 256, 3)
@@ -283,8 +291,8 @@ def test_load_image_gt_on_car_damage(car_damage_dir):
         assert masks.shape == (28, 28, len(class_ids)) and masks.any(axis=(0, 1)).all()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        inputs, _ = build_batch(dataset, config, [0, 1], anchors, rng=np.random.default_rng(0))
-    assert (inputs["input_rpn_match"] == 1).sum(axis=(1, 2)).min() >= 1
+        inputs, _ = build_batch(dataset, config, [0, 1], rng=np.random.default_rng(0))
+    assert (rpn_targets(inputs, config)[0] == 1).sum(axis=(1, 2)).min() >= 1
 
 
 def flip(image, mask=None, masks=None):
@@ -320,7 +328,7 @@ def test_augmentation_moves_boxes_and_drops_empty_instances():
     _, _, e_ids, e_boxes, e_masks = load_image_gt(dataset, config, 0, augmentation=erase)
     assert e_ids.shape == (0,) and e_boxes.shape == (0, 4) and e_masks.shape == (64, 64, 0)
     seq = MaskRCNNSequence(dataset, TinyConfig(), augmentation=erase, seed=0)
-    assert (seq[0]["input_rpn_match"] == 1).sum() == 0
+    assert (rpn_targets(seq[0], TinyConfig())[0] == 1).sum() == 0
     with pytest.raises(ValueError, match="cache=True"):
         MaskRCNNSequence(dataset, TinyConfig(), augmentation=flip, cache=True)
 
@@ -329,5 +337,16 @@ def test_keras_augmentation_in_sequence():
     keras_flip = keras.layers.RandomFlip("horizontal", seed=1)
     config = TinyConfig()
     batch = MaskRCNNSequence(shapes(count=2), config, augmentation=keras_flip, seed=0)[0]
-    check_batch(batch, config, len(config_anchors(config)))
+    check_batch(batch, config)
     assert (batch["input_gt_class_ids"] > 0).sum() >= 2
+
+
+def test_build_batch_ignores_anchors_with_a_warning():
+    config = TinyConfig()
+    with pytest.warns(DeprecationWarning, match="RPN targets in the graph"):
+        inputs, _ = build_batch(shapes(count=2), config, [0, 1], config_anchors(config),
+                                rng=np.random.default_rng(0))
+    plain, _ = build_batch(shapes(count=2), config, [0, 1], rng=np.random.default_rng(0))
+    assert set(inputs) == set(INPUT_NAMES) and not any("rpn" in name for name in inputs)
+    for name in INPUT_NAMES:
+        np.testing.assert_array_equal(inputs[name], plain[name])

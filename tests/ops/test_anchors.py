@@ -39,3 +39,14 @@ def test_anchors_layer_static_and_dynamic_agree():
     dynamic = np.asarray(layer._dynamic_anchors(64, 96))
     np.testing.assert_allclose(dynamic, expected, atol=1e-5)
     assert Anchors.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_anchors_layer_in_pixels_for_the_rpn_targets():
+    layer = Anchors((8, 16, 32, 64, 128), [0.5, 1, 2], [4, 8, 16, 32, 64], normalized=False)
+    expected = anchors_for_shape((64, 96), (8, 16, 32, 64, 128), [0.5, 1, 2],
+                                 [4, 8, 16, 32, 64])
+    static = np.asarray(layer(np.zeros((2, 64, 96, 3), np.float32)))
+    assert static.dtype == np.float32
+    np.testing.assert_array_equal(static[0], expected.astype(np.float32))
+    np.testing.assert_allclose(np.asarray(layer._dynamic_anchors(64, 96)), expected, atol=1e-4)
+    assert Anchors.from_config(layer.get_config()).normalized is False

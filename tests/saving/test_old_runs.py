@@ -42,3 +42,27 @@ def test_old_semantic_run_gives_the_same_probabilities(kind):
     expected = np.load(RUNS / "semantic_expected.npz")[kind]
     assert expected.std() > 0  # the stored outputs are not a constant
     np.testing.assert_allclose(np.asarray(probabilities[0]), expected, atol=1e-5)
+
+
+def test_old_maskrcnn_checkpoint_loads_into_the_training_model(tmp_path):
+    """Checkpoints from before the RPN targets moved into the graph (the training model
+    then took input_rpn_match / input_rpn_bbox) load into today's training model."""
+    from kseg.data import ShapesDataset
+    from kseg.data.maskrcnn_pipeline import build_batch
+    from kseg.models.mask_rcnn.model import MaskRCNN
+    from kseg.models.mask_rcnn.training import five_losses
+
+    inference, config, checkpoint = load_inference_model(next((RUNS / "maskrcnn").iterdir()))
+    model = MaskRCNN("training", config, model_dir=tmp_path)
+    assert not any("rpn" in name for name in model.keras_model.input)
+    report = model.load_weights(checkpoint)
+    assert not report.skipped and not report.missing_in_model
+    for name in ("mrcnn_mask", "stem_conv1"):
+        for a, b in zip(model.keras_model.get_layer(name).weights,
+                        inference.keras_model.get_layer(name).weights):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    batch, _ = build_batch(ShapesDataset(config.BATCH_SIZE, 64, 64, seed=1), config,
+                           list(range(config.BATCH_SIZE)), rng=np.random.default_rng(0))
+    losses = five_losses(batch, model.keras_model(batch, training=False))
+    assert all(np.isfinite(float(v)) for v in losses.values())
+    assert float(losses["rpn_class_loss"]) > 0 and float(losses["rpn_bbox_loss"]) > 0

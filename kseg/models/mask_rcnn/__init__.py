@@ -1,6 +1,7 @@
 """Mask R-CNN (He et al. 2017) in Keras 3, Matterport's layer names and API.
 
-One stage a module: backbones, fpn, rpn, proposals, targets, heads, detection, losses;
+One stage a module: backbones, fpn, rpn, rpn_targets, proposals, targets, heads, detection,
+losses (rpn_targets_numpy is the NumPy reference of rpn_targets);
 graph.py wires them, model.py is `MaskRCNN` (train, detect, load_weights), fit.py and
 training.py train, checkpoints.py writes them, intermediates.py reads tensors by name.
 

@@ -18,6 +18,7 @@ from kseg.models.mask_rcnn.fpn import fpn_graph
 from kseg.models.mask_rcnn.heads import CountRows, fpn_classifier_graph, fpn_mask_graph
 from kseg.models.mask_rcnn.layers import Anchors, NormalizedWindow
 from kseg.models.mask_rcnn.proposals import ProposalLayer
+from kseg.models.mask_rcnn.rpn_targets import RpnTargetLayer
 from kseg.models.mask_rcnn.targets import DetectionTargetLayer
 
 # Box and ROI layers always compute in float32 (under a mixed-precision policy too).
@@ -92,13 +93,23 @@ def _head_args(config, image):
                 train_bn=config.TRAIN_BN is not False)
 
 
+def _rpn_targets(image, gt_class_ids, gt_boxes, config):
+    """RPN targets in the graph: rpn_match [batch, A, 1] int32, rpn_bbox [batch, R, 4]."""
+    pixel_anchors = Anchors(config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
+                            config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE,
+                            normalized=False, name="pixel_anchors", dtype=BOXES_DTYPE)(image)
+    return RpnTargetLayer(config.RPN_TRAIN_ANCHORS_PER_IMAGE, config.RPN_BBOX_STD_DEV,
+                          name="rpn_targets", dtype=BOXES_DTYPE)(pixel_anchors, gt_class_ids,
+                                                                 gt_boxes)
+
+
 def build_training_model(config, model_class=keras.Model):
-    """The training graph; outputs every tensor the five losses need (a dict)."""
+    """The training graph; outputs every tensor the five losses need (a dict).
+
+    Inputs: images, image metas and the padded ground truth (class ids, pixel boxes,
+    masks); the RPN and head targets are computed inside.
+    """
     image, meta = _image_inputs(config)
-    num_anchors = None
-    rpn_match = keras.Input(shape=[num_anchors, 1], name="input_rpn_match", dtype="int32")
-    rpn_bbox_target = keras.Input(shape=[config.RPN_TRAIN_ANCHORS_PER_IMAGE, 4],
-                                  name="input_rpn_bbox")
     gt_class_ids = keras.Input(shape=[config.MAX_GT_INSTANCES], name="input_gt_class_ids",
                                dtype="int32")
     gt_boxes = keras.Input(shape=[config.MAX_GT_INSTANCES, 4], name="input_gt_boxes")
@@ -106,6 +117,7 @@ def build_training_model(config, model_class=keras.Model):
     gt_masks = keras.Input(shape=[int(mask_hw[0]), int(mask_hw[1]), config.MAX_GT_INSTANCES],
                            name="input_gt_masks", dtype="bool")
     maps, (rpn_class_logits, rpn_class, rpn_bbox), anchors = _features(image, config)
+    rpn_match, rpn_target_bbox = _rpn_targets(image, gt_class_ids, gt_boxes, config)
     proposals = ProposalLayer(config.POST_NMS_ROIS_TRAINING, config.RPN_NMS_THRESHOLD,
                               config.PRE_NMS_LIMIT, config.RPN_BBOX_STD_DEV,
                               name="ROI", dtype=BOXES_DTYPE)(rpn_class, rpn_bbox, anchors)
@@ -124,10 +136,11 @@ def build_training_model(config, model_class=keras.Model):
     masks = fpn_mask_graph(mask_rois, maps, pool_size=config.MASK_POOL_SIZE,
                            filters=config.MASK_HEAD_FILTERS, row_count=positives,
                            logits=True, **head)
-    inputs = {"input_image": image, "input_image_meta": meta, "input_rpn_match": rpn_match,
-              "input_rpn_bbox": rpn_bbox_target, "input_gt_class_ids": gt_class_ids,
-              "input_gt_boxes": gt_boxes, "input_gt_masks": gt_masks}
-    outputs = {"rpn_class_logits": rpn_class_logits, "rpn_bbox": rpn_bbox,
+    inputs = {"input_image": image, "input_image_meta": meta,
+              "input_gt_class_ids": gt_class_ids, "input_gt_boxes": gt_boxes,
+              "input_gt_masks": gt_masks}
+    outputs = {"rpn_match": rpn_match, "rpn_target_bbox": rpn_target_bbox,
+               "rpn_class_logits": rpn_class_logits, "rpn_bbox": rpn_bbox,
                "target_class_ids": target_class_ids, "target_bbox": target_bbox,
                "target_mask": target_mask, "roi_weights": roi_weights, "rois": rois,
                "mrcnn_class_logits": class_logits, "mrcnn_bbox": bbox,

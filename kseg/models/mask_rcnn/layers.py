@@ -10,19 +10,21 @@ from kseg.ops.anchors import anchors_for_shape
 
 @keras.saving.register_keras_serializable(package="kseg")
 class Anchors(keras.layers.Layer):
-    """Normalized anchors for the image fed to the model: [batch, A, (y1, x1, y2, x2)].
+    """Anchors for the image fed to the model: [batch, A, (y1, x1, y2, x2)], normalized
+    (or in pixels with `normalized=False`, for the RPN targets).
 
     With a static image shape the anchors are a NumPy constant computed once; with
     a dynamic one they are generated with keras.ops from the runtime shape.
     """
 
-    def __init__(self, scales, ratios, strides, anchor_stride=1, **kwargs):
+    def __init__(self, scales, ratios, strides, anchor_stride=1, normalized=True, **kwargs):
         kwargs.setdefault("dtype", "float32")  # float32 under mixed precision
         super().__init__(**kwargs)
         self.scales = [float(s) for s in scales]
         self.ratios = [float(r) for r in ratios]
         self.strides = [int(s) for s in strides]
         self.anchor_stride = int(anchor_stride)
+        self.normalized = bool(normalized)
 
     def call(self, image):
         batch = ops.shape(image)[0]
@@ -30,7 +32,7 @@ class Anchors(keras.layers.Layer):
         if isinstance(height, int) and isinstance(width, int):
             anchors = ops.convert_to_tensor(anchors_for_shape(
                 (height, width), self.scales, self.ratios, self.strides, self.anchor_stride,
-                normalized=True))
+                normalized=self.normalized), dtype="float32")
         else:
             anchors = self._dynamic_anchors(ops.shape(image)[1], ops.shape(image)[2])
         return ops.broadcast_to(anchors[None], (batch,) + tuple(ops.shape(anchors)))
@@ -51,6 +53,8 @@ class Anchors(keras.layers.Layer):
             boxes = ops.stack([cy - hs / 2, cx - ws / 2, cy + hs / 2, cx + ws / 2], axis=-1)
             levels.append(ops.reshape(boxes, (-1, 4)))
         anchors = ops.concatenate(levels, axis=0)
+        if not self.normalized:
+            return anchors
         scale = ops.stack([h_f - 1, w_f - 1, h_f - 1, w_f - 1])
         return (anchors - ops.convert_to_tensor([0.0, 0.0, 1.0, 1.0])) / scale
 
@@ -59,7 +63,8 @@ class Anchors(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scales": self.scales, "ratios": self.ratios,
-                "strides": self.strides, "anchor_stride": self.anchor_stride}
+                "strides": self.strides, "anchor_stride": self.anchor_stride,
+                "normalized": self.normalized}
 
 
 @keras.saving.register_keras_serializable(package="kseg")

@@ -1,7 +1,8 @@
 """The Keras 3 training model: a functional model whose `compute_loss` adds the five losses.
 
-`model.fit(batches)` takes the pipeline's input dicts directly (no targets: the
-targets are inputs, as in Matterport). Each loss is weighted by LOSS_WEIGHTS and
+`model.fit(batches)` takes the pipeline's input dicts directly (images, metas and the
+padded ground truth; no targets: the model computes the RPN and head targets itself,
+as torchvision, detectron2 and keras-hub do, and outputs them beside its predictions). Each loss is weighted by LOSS_WEIGHTS and
 reported as a metric; Matterport's L2 weight decay (`weight_decay * sum(w ** 2) /
 size(w)`, BatchNorm gamma/beta excluded) is added to the total. It is 0 with AdamW,
 which decays in the optimizer instead (`kseg.models.optimizers`).
@@ -28,15 +29,19 @@ def five_losses(x, y_pred, meta_offset=12):
 
     The mask loss is computed from `y_pred["mrcnn_mask_logits"]` (the training model's
     output), or from sigmoid probabilities `y_pred["mrcnn_mask"]` (Matterport's, and
-    training models saved before the logits) where there are no logits.
+    training models saved before the logits) where there are no logits. The RPN targets
+    are the model's outputs `rpn_match` / `rpn_target_bbox` (computed in the graph), or
+    the inputs `input_rpn_match` / `input_rpn_bbox` of training models saved before.
     """
     active_class_ids = x["input_image_meta"][:, meta_offset:]
     from_logits = "mrcnn_mask_logits" in y_pred
     masks = y_pred["mrcnn_mask_logits" if from_logits else "mrcnn_mask"]
+    in_graph = "rpn_match" in y_pred
+    rpn_match = y_pred["rpn_match"] if in_graph else x["input_rpn_match"]
+    rpn_target_bbox = y_pred["rpn_target_bbox"] if in_graph else x["input_rpn_bbox"]
     return {
-        "rpn_class_loss": losses.rpn_class_loss(x["input_rpn_match"], y_pred["rpn_class_logits"]),
-        "rpn_bbox_loss": losses.rpn_bbox_loss(x["input_rpn_bbox"], x["input_rpn_match"],
-                                              y_pred["rpn_bbox"]),
+        "rpn_class_loss": losses.rpn_class_loss(rpn_match, y_pred["rpn_class_logits"]),
+        "rpn_bbox_loss": losses.rpn_bbox_loss(rpn_target_bbox, rpn_match, y_pred["rpn_bbox"]),
         "mrcnn_class_loss": losses.mrcnn_class_loss(
             y_pred["target_class_ids"], y_pred["mrcnn_class_logits"], active_class_ids,
             y_pred["roi_weights"]),

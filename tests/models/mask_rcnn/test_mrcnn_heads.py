@@ -22,11 +22,13 @@ def test_training_mask_head_on_positive_rois_only_keeps_the_five_losses(tmp_path
     batch, _ = build_batch(ShapesDataset(2, 64, 64, seed=3), config, [0, 1],
                            rng=np.random.default_rng(0))
     batch = {k: keras.ops.convert_to_tensor(v) for k, v in batch.items()}
-    generator = model.keras_model.get_layer("proposal_targets").seed_generator
-    start = np.array(generator.state)
+    generators = [model.keras_model.get_layer(name).seed_generator
+                  for name in ("proposal_targets", "rpn_targets")]
+    starts = [np.array(generator.state) for generator in generators]
 
     def run():
-        generator.state.assign(start)  # the same ROI sample both times
+        for generator, start in zip(generators, starts):  # the same RPN and ROI samples
+            generator.state.assign(start)
         outputs = model.keras_model(batch, training=True)
         return {k: float(v) for k, v in five_losses(batch, outputs).items()}, outputs
 

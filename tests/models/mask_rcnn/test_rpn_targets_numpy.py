@@ -1,12 +1,13 @@
-"""RPN targets: Matterport's matching rules on hand-made anchors, sampling, speed."""
+"""RPN targets in NumPy (the reference of RpnTargetLayer): Matterport's matching rules on
+hand-made anchors, sampling, speed."""
 
 import time
 
 import numpy as np
 import pytest
 
-from kseg.data.rpn_targets import build_rpn_targets, match_anchors
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
+from kseg.models.mask_rcnn.rpn_targets_numpy import build_rpn_targets, match_anchors
 from kseg.ops.anchors import config_anchors
 
 STD = np.array([0.1, 0.1, 0.2, 0.2])

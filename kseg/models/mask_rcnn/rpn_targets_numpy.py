@@ -1,7 +1,10 @@
-"""RPN training targets: which anchors are positive or negative, and their box deltas.
+"""RPN training targets per image in NumPy: the reference for `RpnTargetLayer`.
 
-Matterport's `build_rpn_targets` rules, in vectorized NumPy (a loop over the
-ground-truth boxes only, never over anchors; no [A, N] IoU matrix is built):
+Training computes the RPN targets in the graph (`kseg.models.mask_rcnn.rpn_targets`);
+this module is the per-image NumPy implementation the layer is tested against (it was
+`kseg.data.rpn_targets`, which still imports it). Matterport's `build_rpn_targets`
+rules, in vectorized NumPy (a loop over the ground-truth boxes only, never over
+anchors; no [A, N] IoU matrix is built):
 
 1. Anchors whose IoU with a crowd box (negative class id) is > 0.001 are never
    negative (they may still be positive).
@@ -30,31 +33,32 @@ POSITIVE_IOU = 0.7
 NEGATIVE_IOU = 0.3
 CROWD_IOU = 0.001
 
-_last_columns = None  # (anchors, columns): one-entry cache for read-only anchor arrays
+_last_columns = None  # (anchors, dtype, columns): one-entry cache for read-only anchor arrays
 
 
-def _anchor_columns(anchors):
-    """Contiguous float64 (y1, x1, y2, x2, area) arrays [A] of the anchors.
+def _anchor_columns(anchors, dtype=np.float64):
+    """Contiguous (y1, x1, y2, x2, area) arrays [A] of the anchors in `dtype`.
 
     Cached for the last read-only anchors array (`config_anchors` returns read-only
     arrays), so repeated calls with the same anchors skip the copy.
     """
     global _last_columns
     last = _last_columns
-    if last is not None and last[0] is anchors:
-        return last[1]
-    a = np.asarray(anchors, dtype=np.float64)
+    if last is not None and last[0] is anchors and last[1] == dtype:
+        return last[2]
+    a = np.asarray(anchors, dtype=dtype)
     y1, x1, y2, x2 = (np.ascontiguousarray(a[:, i]) for i in range(4))
     columns = (y1, x1, y2, x2, (y2 - y1) * (x2 - x1))
     if isinstance(anchors, np.ndarray) and not anchors.flags.writeable:
-        _last_columns = (anchors, columns)
+        _last_columns = (anchors, dtype, columns)
     return columns
 
 
 def iou_with_box(columns, box):
-    """IoU [A] float64 of every anchor (`_anchor_columns` output) with one box [4]."""
+    """IoU [A] of every anchor (`_anchor_columns` output) with one box [4], in the
+    columns' dtype (float32: the same operations as `kseg.ops.compute_iou`)."""
     y1, x1, y2, x2, area = columns
-    by1, bx1, by2, bx2 = (float(v) for v in box[:4])
+    by1, bx1, by2, bx2 = (y1.dtype.type(v) for v in box[:4])
     h = np.minimum(y2, by2)
     h -= np.maximum(y1, by1)
     np.maximum(h, 0.0, out=h)
@@ -75,25 +79,28 @@ def _crowd_free(columns, crowd_boxes):
     return free
 
 
-def match_anchors(anchors, gt_class_ids, gt_boxes):
+def match_anchors(anchors, gt_class_ids, gt_boxes, dtype=np.float64):
     """Deterministic part of the RPN targets (rules 1-4, before sampling).
 
     Args:
         anchors: [A, 4] pixels.
         gt_class_ids: [N] int; < 0 marks crowd boxes, 0 padding.
         gt_boxes: [N, 4] pixels.
+        dtype: arithmetic of the IoUs and thresholds. Rule 3's ties are exact float
+            ties, so the sets follow the rounding: np.float32 reproduces
+            `RpnTargetLayer` (float32) exactly.
 
     Returns:
         match: [A] int8, 1 positive, -1 negative, 0 neutral.
         pos_gt: [P] int32, for each anchor of `np.flatnonzero(match == 1)` (in that
             order) the index into `gt_boxes` of its best-overlapping gt box.
     """
-    columns = _anchor_columns(anchors)
+    columns = _anchor_columns(anchors, np.dtype(dtype).type)
     gt_class_ids = np.asarray(gt_class_ids).reshape(-1)
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
     area = (gt_boxes[:, 2] - gt_boxes[:, 0]) * (gt_boxes[:, 3] - gt_boxes[:, 1])
     crowd_free = _crowd_free(columns, gt_boxes[(gt_class_ids < 0) & (area > 0)])
-    best_iou = np.zeros(columns[0].shape[0])
+    best_iou = np.zeros(columns[0].shape[0], columns[0].dtype)
     best_gt = np.full(columns[0].shape[0], -1, dtype=np.int32)
     forced = []
     for j in np.flatnonzero((gt_class_ids > 0) & (area > 0)):
