@@ -67,7 +67,7 @@ for name, config, build, batch in [
     rows[name]["input"] = f"{batch}x{side}x{side}"
 
 from kseg.data import ShapesDataset
-from kseg.data.maskrcnn_pipeline import build_batch
+from kseg.data.pipelines.maskrcnn_pipeline import build_batch
 from kseg.models.mask_rcnn.model import MaskRCNN
 from kseg.models.mask_rcnn.presets import ShapesConfig
 

@@ -322,7 +322,7 @@ def kseg_mrcnn_train(size, repeats, defaults=False):
 
     _keras()
     from kseg import MaskRCNN
-    from kseg.data.maskrcnn_pipeline import build_batch
+    from kseg.data.pipelines.maskrcnn_pipeline import build_batch
 
     config = _train_config(size, defaults)
     batch, _ = build_batch(_BenchDataset(size), config, [0], rng=np.random.default_rng(0))

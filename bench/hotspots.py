@@ -30,7 +30,7 @@ def _steps():
 
     def mrcnn_train():
         from kseg import MaskRCNN
-        from kseg.data.maskrcnn_pipeline import build_batch
+        from kseg.data.pipelines.maskrcnn_pipeline import build_batch
 
         config = compare._train_config(512, defaults=False)
         batch, _ = build_batch(compare._BenchDataset(512), config, [0],

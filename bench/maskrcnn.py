@@ -51,7 +51,7 @@ def bench_inference(backbone, size, repeats):
 def bench_training_step(backbone, size, steps):
     from kseg import MaskRCNN, MaskRCNNConfig
     from kseg.data import ShapesDataset
-    from kseg.data.maskrcnn_pipeline import build_batch
+    from kseg.data.pipelines.maskrcnn_pipeline import build_batch
 
     config = MaskRCNNConfig(NAME="bench", NUM_CLASSES=4, BACKBONE=backbone, IMAGES_PER_GPU=1,
                             IMAGE_MIN_DIM=size, IMAGE_MAX_DIM=size)

@@ -59,7 +59,7 @@ def _sequence_batches(sequence):
 
 def maskrcnn_row(name, config, dataset, batches, steps):
     from kseg import MaskRCNN
-    from kseg.data.maskrcnn_pipeline import MaskRCNNSequence, make_tf_dataset
+    from kseg.data.pipelines.maskrcnn_pipeline import MaskRCNNSequence, make_tf_dataset
 
     def make(parallel):
         return lambda: make_tf_dataset(dataset, config, seed=0, parallel=parallel)
@@ -78,7 +78,7 @@ def maskrcnn_row(name, config, dataset, batches, steps):
 
 
 def semantic_row(name, config, build, dataset, augmentation, batches, steps):
-    from kseg.data.semantic_pipeline import SemanticSequence, make_tf_dataset
+    from kseg.data.pipelines.semantic_pipeline import SemanticSequence, make_tf_dataset
     from kseg.semantic.train import compile_semantic
 
     def make(parallel):

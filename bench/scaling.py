@@ -39,7 +39,7 @@ import numpy as np
 
 from kseg.config import UNetConfig
 from kseg.data import ShapesDataset
-from kseg.data.maskrcnn_pipeline import build_batch
+from kseg.data.pipelines.maskrcnn_pipeline import build_batch
 from kseg.distribute import num_replicas
 from kseg.models.mask_rcnn.model import MaskRCNN
 from kseg.models.mask_rcnn.presets import ShapesConfig

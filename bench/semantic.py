@@ -80,7 +80,7 @@ def measure_speed(model, batch, side, repeats=5):
 def train_for(model, config, train, augmentation, budget_s):
     """Train on `train` batches (the config's constant learning rate, the sample's
     augmentation) until `budget_s` seconds have passed -> (steps, images)."""
-    from kseg.data.semantic_pipeline import SemanticSequence
+    from kseg.data.pipelines.semantic_pipeline import SemanticSequence
     from kseg.semantic.train import InMemoryDataset
 
     sequence = SemanticSequence(InMemoryDataset(train, config), config, shuffle=True,

@@ -21,6 +21,21 @@ MOVED = {
     "kseg.models.mask_rcnn.inspect": "kseg.models.mask_rcnn.intermediates",
     "kseg.models.mask_rcnn.anchors": "kseg.ops.anchors",
     "kseg.data.rpn_targets": "kseg.models.mask_rcnn.rpn_targets_numpy",
+    "kseg.data.via": "kseg.data.formats.via",
+    "kseg.data.coco": "kseg.data.formats.coco",
+    "kseg.data.folder": "kseg.data.formats.folder",
+    "kseg.data.kitti": "kseg.data.formats.kitti",
+    "kseg.data.camvid": "kseg.data.formats.camvid",
+    "kseg.data.polygons": "kseg.data.formats.polygons",
+    "kseg.data.shapes": "kseg.data.generated.shapes",
+    "kseg.data.synthetic": "kseg.data.generated.synthetic",
+    "kseg.data.augment": "kseg.data.pipelines.augment",
+    "kseg.data.scene_augment": "kseg.data.pipelines.scene_augment",
+    "kseg.data.molding": "kseg.data.pipelines.molding",
+    "kseg.data.ground_truth": "kseg.data.pipelines.ground_truth",
+    "kseg.data.maskrcnn_pipeline": "kseg.data.pipelines.maskrcnn_pipeline",
+    "kseg.data.semantic_pipeline": "kseg.data.pipelines.semantic_pipeline",
+    "kseg.data.tf_pipeline": "kseg.data.pipelines.tf_pipeline",
 }
 
 

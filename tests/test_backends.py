@@ -21,7 +21,7 @@ sys.path.insert(0, "tests/models/mask_rcnn")
 from helpers import TinyConfig
 from kseg.config import FCNConfig, UNetConfig
 from kseg.data import ShapesDataset
-from kseg.data.maskrcnn_pipeline import build_batch
+from kseg.data.pipelines.maskrcnn_pipeline import build_batch
 from kseg.models.fcn import build_fcn
 from kseg.models.mask_rcnn.model import MaskRCNN
 from kseg.models.mask_rcnn.training import LOSS_NAMES
@@ -43,8 +43,8 @@ for name, config, build in [
     out[name + "_losses"] = [float(model.train_on_batch(x, y, return_dict=True)["loss"])
                              for _ in range(8)]
 
-from kseg.data.augment import default_augmentation
-from kseg.data.synthetic import SmokeScenesDataset
+from kseg.data.pipelines.augment import default_augmentation
+from kseg.data.generated.synthetic import SmokeScenesDataset
 from kseg.semantic.train import evaluate_semantic, train_semantic
 
 config = UNetConfig(NUM_CLASSES=2, UNET_DEPTH=2, UNET_BASE_FILTERS=4, IMAGE_MIN_DIM=64,

@@ -38,7 +38,7 @@ import kseg.models.mask_rcnn.targets as targets
 from kseg.config import FCNConfig, UNetConfig
 from kseg.distribute import num_replicas
 from kseg.data import ShapesDataset
-from kseg.data.synthetic import SmokeScenesDataset
+from kseg.data.generated.synthetic import SmokeScenesDataset
 from kseg.models.fcn import build_fcn
 from kseg.models.mask_rcnn.model import MaskRCNN
 from kseg.models.unet import build_unet
@@ -109,7 +109,7 @@ context.context().configure_coordination_service(
     heartbeat_timeout_in_ms=300_000,
     coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name="worker", num_tasks=2)])
 from kseg.config import UNetConfig
-from kseg.data.synthetic import SmokeScenesDataset
+from kseg.data.generated.synthetic import SmokeScenesDataset
 from kseg.models.unet import build_unet
 from kseg.train import InMemoryDataset, train_semantic
 
@@ -135,7 +135,7 @@ sys.path.insert(0, sys.argv[2])
 from helpers import TinyConfig
 from kseg.config import FCNConfig, UNetConfig
 from kseg.data import ShapesDataset
-from kseg.data.maskrcnn_pipeline import build_batch
+from kseg.data.pipelines.maskrcnn_pipeline import build_batch
 from kseg.models.fcn import build_fcn
 from kseg.models.mask_rcnn.model import MaskRCNN
 from kseg.models.unet import build_unet
@@ -317,7 +317,7 @@ def test_mixed_precision_trains_and_predicts(tmp_path, policy):
 
     from kseg.config import FCNConfig
     from kseg.data import ShapesDataset
-    from kseg.data.maskrcnn_pipeline import build_batch
+    from kseg.data.pipelines.maskrcnn_pipeline import build_batch
     from kseg.models.fcn import build_fcn
     from kseg.models.mask_rcnn.model import MaskRCNN
     from kseg.models.unet import build_unet

@@ -217,7 +217,7 @@ def test_image_bytes_and_batches(served, kind):
 
 def test_box_masks_paste_like_unmold_mask(models, served):
     """full_masks=False gives 28x28 probabilities that `unmold_mask` turns into detect's."""
-    from kseg.data.molding import unmold_mask
+    from kseg.data.pipelines.molding import unmold_mask
     from kseg.export.maskrcnn_graph import make_serving_fn
 
     images, references, _ = served

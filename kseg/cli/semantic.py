@@ -106,7 +106,7 @@ def detect_format(path):
 def load_semantic_data(args, model="fcn"):
     """(train, val) kseg Datasets from the data options (see the module docstring)."""
     if args.dataset == "synthetic":
-        from kseg.data.synthetic import RoadScenesDataset, SmokeScenesDataset
+        from kseg.data.generated.synthetic import RoadScenesDataset, SmokeScenesDataset
 
         kind = RoadScenesDataset if model == "fcn" else SmokeScenesDataset
         return kind(160, 128, 128, seed=args.seed), kind(40, 128, 128, seed=args.seed + 1)
@@ -114,12 +114,12 @@ def load_semantic_data(args, model="fcn"):
 
     fmt = args.format or detect_format(args.dataset)
     if fmt == "kitti":
-        from kseg.data.kitti import load_kitti_road
+        from kseg.data.formats.kitti import load_kitti_road
         from kseg.data.splits import split_dataset
 
         return split_dataset(load_kitti_road(args.dataset), args.val_fraction, args.seed)
     if fmt == "camvid":
-        from kseg.data.camvid import camvid_splits, load_camvid
+        from kseg.data.formats.camvid import camvid_splits, load_camvid
 
         dataset = load_camvid(args.dataset, camvid_splits(args.dataset))
     else:
@@ -151,7 +151,7 @@ def find_mask_folder(root, masks=None):
 
 
 def _load_folder(args):
-    from kseg.data.folder import load_mask_folder
+    from kseg.data.formats.folder import load_mask_folder
 
     root = Path(args.dataset)
     masks = find_mask_folder(root, getattr(args, "masks", None))

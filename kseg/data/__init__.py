@@ -1,5 +1,12 @@
 """Datasets, loaders for common annotation formats, and input pipelines.
 
+Here: the `Dataset` core (dataset.py), image reading (image_io.py), data paths
+(paths.py) and group-disjoint splits (splits.py). Subpackages: `formats/` (VIA, COCO,
+mask folders, KITTI road, CamVid, polygons), `generated/` (shapes, road and smoke
+scenes), `pipelines/` (molding, augmentation, PyDataset and tf.data pipelines). The old
+flat module paths (`kseg.data.via`, `kseg.data.maskrcnn_pipeline`, ...) still import
+(kseg._moved).
+
 Keras-dependent pipelines (`SemanticSequence`, `make_semantic_tf_dataset`,
 `load_semantic_sample`) are imported on first use, so `import kseg.data` stays light.
 
@@ -8,14 +15,20 @@ May import: kseg.config, kseg.ops, kseg.utils (never kseg.models, kseg.cli or an
 
 import importlib
 
-from kseg.data.augment import apply_augmentation, default_augmentation
-from kseg.data.camvid import CAMVID_CLASSES, CamVidDataset, load_camvid
-from kseg.data.coco import CocoDataset, load_coco
 from kseg.data.dataset import DataError, Dataset
-from kseg.data.folder import SemanticFolderDataset, instances_from_class_map, load_mask_folder
+from kseg.data.formats.camvid import CAMVID_CLASSES, CamVidDataset, load_camvid
+from kseg.data.formats.coco import CocoDataset, load_coco
+from kseg.data.formats.folder import (
+    SemanticFolderDataset,
+    instances_from_class_map,
+    load_mask_folder,
+)
+from kseg.data.formats.kitti import KittiRoadDataset, load_kitti_road
+from kseg.data.formats.via import ViaDataset, load_via
+from kseg.data.generated.shapes import ShapesDataset
+from kseg.data.generated.synthetic import RoadScenesDataset, SmokeScenesDataset
 from kseg.data.image_io import ImageReadError, list_images, read_image, read_label
-from kseg.data.kitti import KittiRoadDataset, load_kitti_road
-from kseg.data.shapes import ShapesDataset
+from kseg.data.pipelines.augment import apply_augmentation, default_augmentation
 from kseg.data.splits import (
     describe_split,
     file_prefix,
@@ -28,16 +41,14 @@ from kseg.data.splits import (
     split_ids,
     subset_dataset,
 )
-from kseg.data.synthetic import RoadScenesDataset, SmokeScenesDataset
-from kseg.data.via import ViaDataset, load_via
 
 # name -> (module, attribute)
 _LAZY = {
-    "SemanticSequence": ("kseg.data.semantic_pipeline", "SemanticSequence"),
-    "load_semantic_sample": ("kseg.data.semantic_pipeline", "load_semantic_sample"),
-    "make_semantic_tf_dataset": ("kseg.data.semantic_pipeline", "make_tf_dataset"),
-    "scene_augmentation": ("kseg.data.scene_augment", "scene_augmentation"),
-    "RandomHaze": ("kseg.data.scene_augment", "RandomHaze"),
+    "SemanticSequence": ("kseg.data.pipelines.semantic_pipeline", "SemanticSequence"),
+    "load_semantic_sample": ("kseg.data.pipelines.semantic_pipeline", "load_semantic_sample"),
+    "make_semantic_tf_dataset": ("kseg.data.pipelines.semantic_pipeline", "make_tf_dataset"),
+    "scene_augmentation": ("kseg.data.pipelines.scene_augment", "scene_augmentation"),
+    "RandomHaze": ("kseg.data.pipelines.scene_augment", "RandomHaze"),
 }
 
 __all__ = ["CAMVID_CLASSES", "CamVidDataset", "CocoDataset", "DataError", "Dataset",

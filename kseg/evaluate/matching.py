@@ -23,7 +23,7 @@ import numpy as np
 
 # Matterport extract_bboxes (y2/x2 exclusive, empty mask -> zeros), shared
 # with the input pipeline.
-from kseg.data.molding import extract_bboxes as _extract_bboxes
+from kseg.data.pipelines.molding import extract_bboxes as _extract_bboxes
 
 __all__ = [
     "compute_overlaps",

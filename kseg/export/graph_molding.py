@@ -1,4 +1,4 @@
-"""Molding inside a TensorFlow graph: `kseg.data.molding.resize_image` in `tf` ops.
+"""Molding inside a TensorFlow graph: `kseg.data.pipelines.molding.resize_image` in `tf` ops.
 
 Used by the exported SavedModels so a server can feed raw uint8 images of any size.
 The arithmetic mirrors the NumPy version: the scale is computed in float64 with

@@ -1,7 +1,7 @@
 """Mask R-CNN serving graph: raw uint8 images in, detections in original pixels out.
 
 `unmold_detections` and `paste_masks` are `kseg.models.mask_rcnn.inference.
-unmold_detections` / `kseg.data.molding.unmold_mask` in TensorFlow, batched.
+unmold_detections` / `kseg.data.pipelines.molding.unmold_mask` in TensorFlow, batched.
 
 Outputs of `serve(images)` (D = DETECTION_MAX_INSTANCES; rows past
 `num_detections` are zeros):

@@ -24,7 +24,7 @@ def train_and_evaluate(config, train, val, epochs, logs="logs", weights=None,
     size and print the table beside the trivial priors (`report`). `augmentation`:
     "default" (`default_augmentation("semantic")`), None, or anything `apply_augmentation`
     takes; `flip`: test-time flips. Returns (history, results)."""
-    from kseg.data.augment import default_augmentation
+    from kseg.data.pipelines.augment import default_augmentation
     from kseg.models.runs import build_semantic_model
     from kseg.semantic.predict import evaluate_semantic
     from kseg.semantic.train import InMemoryDataset, train_semantic

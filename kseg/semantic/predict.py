@@ -16,7 +16,7 @@ Shape shorthand:
 
 import numpy as np
 
-from kseg.data.molding import resize, resize_image
+from kseg.data.pipelines.molding import resize, resize_image
 from kseg.evaluate.semantic import (
     confusion_matrix,
     dice_per_class,

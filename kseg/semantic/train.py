@@ -27,7 +27,7 @@ import numpy as np
 
 from kseg import distribute
 from kseg.data.dataset import Dataset
-from kseg.data.molding import resize
+from kseg.data.pipelines.molding import resize
 from kseg.models.optimizers import make_optimizer as _make_optimizer
 from kseg.saving.checkpoint import AtomicCSVLogger, CheckpointWriter, check_writable
 from kseg.saving.files import load_weights_atomic
@@ -192,7 +192,7 @@ class RepeatedSequence(keras.utils.PyDataset):
 def as_sequence(data, config, shuffle, augmentation=None, steps=None):
     """A Dataset -> `SemanticSequence`; a PyDataset is used as is. Repeated to `steps`."""
     if not isinstance(data, keras.utils.PyDataset):
-        from kseg.data.semantic_pipeline import SemanticSequence
+        from kseg.data.pipelines.semantic_pipeline import SemanticSequence
 
         data = SemanticSequence(data, config, shuffle=shuffle, augmentation=augmentation)
     if steps and steps != len(data):
@@ -211,8 +211,8 @@ def as_input(data, config, shuffle, augmentation=None, steps=None):
             or type(data).__module__.startswith("tensorflow"):
         data = as_sequence(data, config, shuffle, augmentation, steps)
         return data, data
-    from kseg.data.semantic_pipeline import make_tf_dataset
-    from kseg.data.tf_pipeline import fit_input
+    from kseg.data.pipelines.semantic_pipeline import make_tf_dataset
+    from kseg.data.pipelines.tf_pipeline import fit_input
 
     return fit_input(lambda context: make_tf_dataset(
         data, config, shuffle=shuffle, augmentation=augmentation, input_context=context,

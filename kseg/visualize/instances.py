@@ -116,7 +116,7 @@ def display_top_masks(image, mask, class_ids, class_names, limit=4,
 def _unmold_mask(mask, bbox, image_shape):
     """Paste a small float mask into a full-size bool mask at ``bbox``
     (full-size masks are passed through)."""
-    from kseg.data.molding import unmold_mask
+    from kseg.data.pipelines.molding import unmold_mask
 
     mask = np.asarray(mask, dtype=np.float32)
     if mask.shape == tuple(image_shape[:2]):

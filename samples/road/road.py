@@ -71,16 +71,16 @@ def load_road_datasets(dataset=None, fmt="camvid", val_fraction=0.2, seed=0,
     from kseg.data.splits import group_split
 
     if dataset is None:
-        from kseg.data.synthetic import RoadScenesDataset
+        from kseg.data.generated.synthetic import RoadScenesDataset
 
         return RoadScenesDataset(160, 128, 128, seed=seed), RoadScenesDataset(40, 128, 128,
                                                                                seed=seed + 1)
     if fmt == "kitti":
-        from kseg.data.kitti import load_kitti_road
+        from kseg.data.formats.kitti import load_kitti_road
         from kseg.data.splits import split_dataset
 
         return split_dataset(load_kitti_road(dataset), val_fraction, seed)
-    from kseg.data.camvid import camvid_splits, load_camvid
+    from kseg.data.formats.camvid import camvid_splits, load_camvid
 
     return group_split(load_camvid(dataset, camvid_splits(dataset)), val_fraction, seed,
                        val_groups=val_groups)

@@ -80,7 +80,7 @@ def write_pictures(detections, val_set, args):
     """detections_*.png and ground_truth_*.png for the first --pictures validation images
     (`detections`: image id -> detect result, from `evaluate`), and overview.png: ground
     truth beside detections, one row per image."""
-    from kseg.data.molding import extract_bboxes
+    from kseg.data.pipelines.molding import extract_bboxes
     from kseg.visualize import save_comparison_png, save_instances_png
 
     paths, rows = [], []

@@ -75,11 +75,11 @@ def load_smoke_datasets(dataset=None, val_fraction=0.2, seed=0, val_groups=None)
     from kseg.data.splits import group_split
 
     if dataset is None:
-        from kseg.data.synthetic import SmokeScenesDataset
+        from kseg.data.generated.synthetic import SmokeScenesDataset
 
         return SmokeScenesDataset(160, 128, 128, seed=seed), SmokeScenesDataset(40, 128, 128,
                                                                                  seed=seed + 1)
-    from kseg.data.folder import load_mask_folder
+    from kseg.data.formats.folder import load_mask_folder
 
     root = Path(dataset)
     folder = load_mask_folder(root / "images", root / "labels", class_names=["smoke"])

@@ -10,7 +10,7 @@ from PIL import Image
 
 import kseg
 from kseg.data import DataError, ImageReadError, load_mask_folder, load_via, read_image
-from kseg.data.semantic_pipeline import SemanticSequence
+from kseg.data.pipelines.semantic_pipeline import SemanticSequence
 
 
 @pytest.fixture

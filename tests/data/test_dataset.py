@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from kseg.data import Dataset, ShapesDataset
-from kseg.data.molding import expand_mask, extract_bboxes, minimize_mask, resize_image, resize_mask
+from kseg.data.pipelines.molding import (
+    expand_mask,
+    extract_bboxes,
+    minimize_mask,
+    resize_image,
+    resize_mask,
+)
 
 
 class TwoSourceDataset(Dataset):

@@ -90,7 +90,7 @@ def test_describe_split_shortens_many_groups():
 @pytest.mark.data
 def test_camvid_split_by_drive(camvid_dir):
     from kseg.data import load_camvid
-    from kseg.data.camvid import camvid_splits
+    from kseg.data.formats.camvid import camvid_splits
 
     dataset = load_camvid(camvid_dir, camvid_splits(camvid_dir))
     assert dataset.num_images == 468

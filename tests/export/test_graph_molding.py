@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kseg.config import Config
-from kseg.data.molding import resize_image
+from kseg.data.pipelines.molding import resize_image
 
 # (height, width, IMAGE_RESIZE_MODE, IMAGE_MIN_DIM, IMAGE_MAX_DIM, IMAGE_MIN_SCALE)
 MOLDING_TABLE = [

@@ -85,7 +85,7 @@ def test_nan_loss_skipped_when_asked_counts_and_trains_on(tmp_path):
 
 def test_guard_names_mask_rcnn_losses_and_the_batch_images():
     from kseg.data import ShapesDataset
-    from kseg.data.maskrcnn_pipeline import MaskRCNNSequence
+    from kseg.data.pipelines.maskrcnn_pipeline import MaskRCNNSequence
     from kseg.models.mask_rcnn.config import MaskRCNNConfig
 
     config = MaskRCNNConfig(NUM_CLASSES=4, IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64,

@@ -57,7 +57,7 @@ def test_generated_stand_in():
 
 
 def test_few_steps_on_camvid_lower_the_loss(camvid_dir):
-    from kseg.data.semantic_pipeline import SemanticSequence
+    from kseg.data.pipelines.semantic_pipeline import SemanticSequence
     from kseg.models.fcn import build_fcn
     from kseg.semantic.train import compile_semantic
 

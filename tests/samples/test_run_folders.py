@@ -96,7 +96,7 @@ def test_shapes_run_without_config_json_says_so(shapes_out, tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("name, model", [("road", "fcn"), ("smoke", "unet")])
 def test_semantic_sample_runs_open_with_every_command(tmp_path, name, model):
-    from kseg.data.synthetic import RoadScenesDataset
+    from kseg.data.generated.synthetic import RoadScenesDataset
 
     sample = load_sample(name)
     logs = tmp_path / "logs"

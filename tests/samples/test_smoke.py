@@ -27,7 +27,7 @@ def test_split_keeps_tiles_of_a_photo_together(smoke_dir):
 
 
 def test_few_steps_on_fss_lower_the_loss(smoke_dir):
-    from kseg.data.semantic_pipeline import SemanticSequence
+    from kseg.data.pipelines.semantic_pipeline import SemanticSequence
     from kseg.models.unet import build_unet
     from kseg.semantic.train import compile_semantic
 

@@ -48,7 +48,7 @@ def test_old_maskrcnn_checkpoint_loads_into_the_training_model(tmp_path):
     """Checkpoints from before the RPN targets moved into the graph (the training model
     then took input_rpn_match / input_rpn_bbox) load into today's training model."""
     from kseg.data import ShapesDataset
-    from kseg.data.maskrcnn_pipeline import build_batch
+    from kseg.data.pipelines.maskrcnn_pipeline import build_batch
     from kseg.models.mask_rcnn.model import MaskRCNN
     from kseg.models.mask_rcnn.training import five_losses
 

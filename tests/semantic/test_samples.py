@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from kseg.config import UNetConfig
-from kseg.data.synthetic import SmokeScenesDataset
+from kseg.data.generated.synthetic import SmokeScenesDataset
 from kseg.semantic.samples import run_sample, sample_config, sample_parser
 
 

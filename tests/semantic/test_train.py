@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kseg.config import FCNConfig, UNetConfig
-from kseg.data.synthetic import RoadScenesDataset
+from kseg.data.generated.synthetic import RoadScenesDataset
 from kseg.models.unet import UNet
 from kseg.semantic.train import (
     AtomicCheckpoint,

@@ -29,7 +29,7 @@ def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache,
     elsewhere a `MaskRCNNSequence` (`workers` threads, processes when > 1). A PyDataset or
     tf.data passes through."""
     from kseg.data.dataset import Dataset
-    from kseg.data.maskrcnn_pipeline import MaskRCNNSequence, make_tf_dataset
+    from kseg.data.pipelines.maskrcnn_pipeline import MaskRCNNSequence, make_tf_dataset
 
     if data is None or not isinstance(data, Dataset):
         if shuffle and no_augmentation_sources:
@@ -45,7 +45,7 @@ def _as_batches(data, mrcnn, shuffle, augmentation, workers, cache,
                    steps_per_epoch=steps or None, cache=cache,
                    no_augmentation_sources=no_augmentation_sources if shuffle else None)
     if keras.backend.backend() == "tensorflow":
-        from kseg.data.tf_pipeline import fit_input
+        from kseg.data.pipelines.tf_pipeline import fit_input
 
         return fit_input(lambda context: make_tf_dataset(
             data, config, input_context=context, pipeline=True, **options),

@@ -7,7 +7,7 @@ Shape shorthand:
 
 import numpy as np
 
-from kseg.data.molding import (
+from kseg.data.pipelines.molding import (
     compose_image_meta,
     denorm_boxes,
     mold_image,

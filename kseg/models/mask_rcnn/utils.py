@@ -5,13 +5,13 @@ signature (re-exported, not copied):
     compute_ap, compute_ap_range, compute_matches, compute_recall, compute_overlaps,
     compute_overlaps_masks                          <- kseg.evaluate.matching
     extract_bboxes, resize_image, resize_mask, minimize_mask, expand_mask, unmold_mask,
-    norm_boxes, denorm_boxes                        <- kseg.data.molding
+    norm_boxes, denorm_boxes                        <- kseg.data.pipelines.molding
     Dataset                                         <- kseg.data.dataset
     download_trained_weights                        <- kseg.weights
 """
 
 from kseg.data.dataset import Dataset
-from kseg.data.molding import (
+from kseg.data.pipelines.molding import (
                                denorm_boxes,
                                expand_mask,
                                extract_bboxes,

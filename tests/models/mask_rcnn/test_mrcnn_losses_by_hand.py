@@ -7,7 +7,7 @@ from helpers import TinyConfig
 from keras import ops
 
 from kseg.data import ShapesDataset
-from kseg.data.maskrcnn_pipeline import build_batch
+from kseg.data.pipelines.maskrcnn_pipeline import build_batch
 from kseg.models.mask_rcnn import losses
 from kseg.models.mask_rcnn.model import MaskRCNN
 

@@ -7,7 +7,7 @@ import pytest
 from helpers import TinyConfig
 
 from kseg.data import ShapesDataset
-from kseg.data.maskrcnn_pipeline import build_batch
+from kseg.data.pipelines.maskrcnn_pipeline import build_batch
 from kseg.models.mask_rcnn.model import MaskRCNN
 from kseg.models.mask_rcnn.training import LOSS_NAMES
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import skimage.transform
 
-from kseg.data.molding import denorm_boxes, norm_boxes, resize_image
+from kseg.data.pipelines.molding import denorm_boxes, norm_boxes, resize_image
 from kseg.models.mask_rcnn.inference import mold_inputs, unmold_detections
 from kseg.models.mask_rcnn.presets import CocoConfig
 

@@ -5,8 +5,8 @@ import numpy as np
 
 from kseg.data import ShapesDataset
 from kseg.data.dataset import Dataset
-from kseg.data.maskrcnn_pipeline import MaskRCNNSequence, load_image_gt
-from kseg.data.molding import resize_image
+from kseg.data.pipelines.maskrcnn_pipeline import MaskRCNNSequence, load_image_gt
+from kseg.data.pipelines.molding import resize_image
 from kseg.evaluate.matching import compute_ap
 from kseg.models.mask_rcnn import utils
 from kseg.models.mask_rcnn.config import MaskRCNNConfig

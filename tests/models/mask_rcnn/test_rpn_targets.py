@@ -160,7 +160,7 @@ def test_numpy_helper_on_one_image():
 
 def test_training_model_computes_its_rpn_targets(tmp_path):
     from kseg.data import ShapesDataset
-    from kseg.data.maskrcnn_pipeline import INPUT_NAMES, build_batch
+    from kseg.data.pipelines.maskrcnn_pipeline import INPUT_NAMES, build_batch
     from kseg.models.mask_rcnn.model import MaskRCNN
 
     config = TinyConfig()

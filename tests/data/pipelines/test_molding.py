@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import skimage.transform
 
-from kseg.data.molding import interpolation_weights, unmold_mask
+from kseg.data.pipelines.molding import interpolation_weights, unmold_mask
 
 
 def _matterport_unmold(mask, bbox, image_shape, threshold=0.5):

@@ -5,14 +5,14 @@
 
 Shape shorthand: S: molded image side (config.IMAGE_SHAPE[:2]); N: instances of the image;
 META: config.IMAGE_META_SIZE; (h, w): config.MINI_MASK_SHAPE with USE_MINI_MASK, else S.
-`kseg.data.maskrcnn_pipeline` re-exports these names (Matterport ports import them there).
+`kseg.data.pipelines.maskrcnn_pipeline` re-exports these names (Matterport ports import them there).
 """
 
 import numpy as np
 
 from kseg.data.dataset import DataError
 from kseg.data.image_io import ImageReadError
-from kseg.data.molding import (
+from kseg.data.pipelines.molding import (
     compose_image_meta,
     extract_bboxes,
     minimize_mask,
@@ -31,7 +31,7 @@ def load_image_gt(dataset, config, image_id, augmentation=None, rng=None, on_err
 
     Matterport semantics: resize (IMAGE_RESIZE_MODE, IMAGE_MIN_DIM, IMAGE_MAX_DIM,
     IMAGE_MIN_SCALE), resize the masks the same way, augment (see
-    `kseg.data.augment.apply_augmentation`), drop instances whose mask became empty,
+    `kseg.data.pipelines.augment.apply_augmentation`), drop instances whose mask became empty,
     boxes from the masks, mini masks with USE_MINI_MASK. Images without instances
     are valid (N = 0).
 
@@ -139,7 +139,7 @@ def _resize_masks(masks, scale, padding, crop):
 
 def _augment(augmentation, image, masks, rng):
     """Augment the molded image and its masks together; the shape must not change."""
-    from kseg.data.augment import apply_augmentation
+    from kseg.data.pipelines.augment import apply_augmentation
 
     shape = image.shape
     image, masks, _ = apply_augmentation(augmentation, image, masks=masks, rng=rng)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from kseg.data import RandomHaze, apply_augmentation, scene_augmentation
-from kseg.data.augment import apply_batch_augmentation
+from kseg.data.pipelines.augment import apply_batch_augmentation
 
 
 def scene():

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from kseg.data import DataError, load_kitti_road
-from kseg.data.kitti import gt_name
+from kseg.data.formats.kitti import gt_name
 
 
 def make_kitti(root):

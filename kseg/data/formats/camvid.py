@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from kseg.data.dataset import DataError, Dataset
-from kseg.data.folder import header_size, instances_from_class_map
+from kseg.data.formats.folder import header_size, instances_from_class_map
 from kseg.data.image_io import read_label
 
 CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from kseg.data.dataset import DataError, Dataset
-from kseg.data.maskrcnn_pipeline import (
+from kseg.data.generated.shapes import ShapesDataset
+from kseg.data.pipelines.maskrcnn_pipeline import (
     INPUT_NAMES,
     MaskRCNNSequence,
     batch_spec,
@@ -16,8 +17,7 @@ from kseg.data.maskrcnn_pipeline import (
     load_image_gt,
     make_tf_dataset,
 )
-from kseg.data.molding import expand_mask, extract_bboxes, parse_image_meta
-from kseg.data.shapes import ShapesDataset
+from kseg.data.pipelines.molding import expand_mask, extract_bboxes, parse_image_meta
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
 from kseg.models.mask_rcnn.rpn_targets import RpnTargetLayer
 from kseg.ops.anchors import config_anchors
@@ -243,7 +243,7 @@ def test_make_tf_dataset():
 
 
 class TinyVia(Dataset):
-    """Minimal VIA (Matterport balloon format) reader, used if kseg.data.via is missing."""
+    """Minimal VIA (Matterport balloon format) reader, used if kseg.data.formats.via is missing."""
 
     def __init__(self, folder):
         super().__init__()
@@ -272,7 +272,7 @@ class TinyVia(Dataset):
 
 def load_car_damage(car_damage_dir):
     try:
-        from kseg.data.via import load_via
+        from kseg.data.formats.via import load_via
     except ImportError:
         return TinyVia(car_damage_dir / "train")
     return load_via(car_damage_dir, "train")

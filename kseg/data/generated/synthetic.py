@@ -16,7 +16,7 @@ import skimage.transform
 from skimage.draw import disk, polygon
 
 from kseg.data.dataset import Dataset
-from kseg.data.folder import instances_from_class_map
+from kseg.data.formats.folder import instances_from_class_map
 
 
 def smooth_noise(rng, height, width, cells=6):

@@ -6,7 +6,7 @@ import pytest
 
 import kseg
 from kseg.data import DataError, RoadScenesDataset, ShapesDataset, default_augmentation
-from kseg.data.semantic_pipeline import SemanticSequence, make_tf_dataset
+from kseg.data.pipelines.semantic_pipeline import SemanticSequence, make_tf_dataset
 
 
 def config(**overrides):

@@ -20,10 +20,14 @@ import warnings
 import keras
 import numpy as np
 
-from kseg.data.augment import apply_augmentation, apply_batch_augmentation, is_keras_augmentation
 from kseg.data.dataset import DataError
 from kseg.data.image_io import ImageReadError
-from kseg.data.molding import resize_image, resize_mask
+from kseg.data.pipelines.augment import (
+    apply_augmentation,
+    apply_batch_augmentation,
+    is_keras_augmentation,
+)
+from kseg.data.pipelines.molding import resize_image, resize_mask
 
 SAMPLE_ERRORS = (DataError, ImageReadError, OSError)
 
@@ -87,7 +91,7 @@ class SemanticSequence(keras.utils.PyDataset):
         config: a `kseg.SemanticConfig` (IMAGE_RESIZE_MODE, IMAGE_MIN_DIM, IMAGE_MAX_DIM,
             BATCH_SIZE, SEED, IGNORE_INDEX).
         shuffle: reshuffle the order every epoch (seeded by SEED and the epoch).
-        augmentation: see `kseg.data.augment.apply_augmentation`. Keras layers run once
+        augmentation: see `kseg.data.pipelines.augment.apply_augmentation`. Keras layers run once
             on the whole batch (`apply_batch_augmentation`: per-image draws, one eager
             call instead of B); other augmenters run per sample.
         on_error: "raise" (DataError naming image id and file) or "skip" (replace the
@@ -225,7 +229,7 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None, on_error="
     The order is `SemanticSequence`'s (seeded by config.SEED and the epoch); each sample
     is loaded in a parallel `map` with a random generator seeded from (SEED, epoch,
     position), so seeded runs repeat bitwise whatever the parallelism; Keras augmentation
-    layers run on whole batches after it, in order (see `kseg.data.tf_pipeline`).
+    layers run on whole batches after it, in order (see `kseg.data.pipelines.tf_pipeline`).
 
     Args:
         as `SemanticSequence`, and:
@@ -244,7 +248,7 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None, on_error="
     """
     import tensorflow as tf
 
-    from kseg.data.tf_pipeline import AUTOTUNE, TFPipeline
+    from kseg.data.pipelines.tf_pipeline import AUTOTUNE, TFPipeline
 
     sequence = SemanticSequence(dataset, config, shuffle=shuffle, augmentation=augmentation,
                                 on_error=on_error)

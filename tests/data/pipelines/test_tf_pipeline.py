@@ -1,4 +1,4 @@
-"""tf.data pipelines (kseg.data.tf_pipeline): seeded batches repeat bitwise whatever the
+"""tf.data pipelines (kseg.data.pipelines.tf_pipeline): seeded batches repeat bitwise whatever the
 parallelism, the PyDataset path's images per epoch, disjoint covering shards, files named
 in errors, and PyDataset workers giving the same batches as none."""
 
@@ -8,10 +8,10 @@ import pytest
 
 import kseg
 from kseg.data import DataError, ImageReadError, RoadScenesDataset, ShapesDataset, read_image
-from kseg.data.maskrcnn_pipeline import MaskRCNNSequence, batch_spec
-from kseg.data.maskrcnn_pipeline import make_tf_dataset as maskrcnn_tf_dataset
-from kseg.data.semantic_pipeline import SemanticSequence
-from kseg.data.semantic_pipeline import make_tf_dataset as semantic_tf_dataset
+from kseg.data.pipelines.maskrcnn_pipeline import MaskRCNNSequence, batch_spec
+from kseg.data.pipelines.maskrcnn_pipeline import make_tf_dataset as maskrcnn_tf_dataset
+from kseg.data.pipelines.semantic_pipeline import SemanticSequence
+from kseg.data.pipelines.semantic_pipeline import make_tf_dataset as semantic_tf_dataset
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",

@@ -3,7 +3,7 @@
     seq = MaskRCNNSequence(dataset, config, augmentation=aug, seed=0)
     model.fit(seq, epochs=10)   # each batch is a dict of the model's input arrays
 
-`load_image_gt` (in `kseg.data.ground_truth`, re-exported here) loads and molds one
+`load_image_gt` (in `kseg.data.pipelines.ground_truth`, re-exported here) loads and molds one
 image with its instances (Matterport semantics), `build_batch` turns images into the
 training model's inputs: images, metas and the padded ground truth (the RPN and head
 targets are computed inside the model, so there is no `y`, and no anchor matching
@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from kseg.data.dataset import DataError
-from kseg.data.ground_truth import (  # noqa: F401  (re-exported: Matterport's load_image_gt)
+from kseg.data.pipelines.ground_truth import (  # noqa: F401  (re-exported: Matterport's load_image_gt)
     ON_ERROR,
     SAMPLE_ERRORS,
     _active_class_ids,
@@ -38,7 +38,7 @@ from kseg.data.ground_truth import (  # noqa: F401  (re-exported: Matterport's l
     load_image_gt,
     load_molded,
 )
-from kseg.data.molding import mold_image
+from kseg.data.pipelines.molding import mold_image
 
 # `MaskRCNNSequence.molded_sample` flattened: image id, image, masks, class ids, molding.
 MOLDED_DTYPES = (np.int64, np.uint8, np.bool_, np.int32, np.float64)
@@ -308,7 +308,7 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None, seed=None,
     One iteration is one epoch, in the order of `MaskRCNNSequence` with the same arguments
     (same images per batch); each image is loaded in a parallel `map` with a random
     generator seeded from (seed, epoch, position), so seeded runs repeat bitwise whatever
-    the parallelism (see `kseg.data.tf_pipeline`). Needs TensorFlow.
+    the parallelism (see `kseg.data.pipelines.tf_pipeline`). Needs TensorFlow.
 
     Args:
         as `MaskRCNNSequence`, and:
@@ -320,7 +320,7 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None, seed=None,
         prefetch: add `prefetch(tf.data.AUTOTUNE)`.
         pipeline: return the `TFPipeline` (its `.tf_dataset`, `batch_image_ids`, `reraise`).
     """
-    from kseg.data.tf_pipeline import AUTOTUNE, TFPipeline
+    from kseg.data.pipelines.tf_pipeline import AUTOTUNE, TFPipeline
 
     sequence = MaskRCNNSequence(dataset, config, shuffle=shuffle, augmentation=augmentation,
                                 seed=seed, steps_per_epoch=steps_per_epoch, cache=cache,

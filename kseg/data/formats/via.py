@@ -30,8 +30,8 @@ import numpy as np
 from PIL import Image
 
 from kseg.data.dataset import DataError, Dataset
+from kseg.data.formats.polygons import SHAPES, clip_polygon, pixel_count, shape_to_polygon
 from kseg.data.image_io import oriented_size
-from kseg.data.polygons import SHAPES, clip_polygon, pixel_count, shape_to_polygon
 
 ON_ERROR = ("raise", "skip", "clip")  # "clip": kept for old code, now the same as "raise"
 EMPTY_IMAGES = ("drop", "keep")
