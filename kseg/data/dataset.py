@@ -20,6 +20,23 @@ class DataError(ValueError):
     """A sample cannot be used; the message names the image id, file and field."""
 
 
+def read_json(path, missing, malformed):
+    """The parsed JSON file at `path`; a `DataError` naming the file, and the line and
+    column of a syntax error, if it is missing or malformed. `missing` / `malformed` end
+    the two messages (what was expected there)."""
+    import json
+    import os
+
+    if not os.path.exists(path):
+        raise DataError(f"{path}: annotation file not found; {missing}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: "
+                        f"{e.msg}; {malformed}") from e
+
+
 class Dataset:
     """Base class for datasets, compatible with matterport's `utils.Dataset`."""
 

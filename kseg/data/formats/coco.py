@@ -15,13 +15,12 @@ images, without instances).
 
 import contextlib
 import io
-import json
 import os
 import warnings
 
 import numpy as np
 
-from kseg.data.dataset import DataError, Dataset
+from kseg.data.dataset import DataError, Dataset, read_json
 
 
 class CocoDataset(Dataset):
@@ -158,14 +157,8 @@ def _open_coco(annotation_json):
     """A COCO object, with DataErrors naming the file for missing or malformed JSON."""
     from pycocotools.coco import COCO
 
-    if not os.path.exists(annotation_json):
-        raise DataError(f"{annotation_json}: annotation file not found; expected a COCO JSON.")
-    try:
-        with open(annotation_json, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{annotation_json}: malformed JSON at line {e.lineno} column "
-                        f"{e.colno}: {e.msg}; expected a COCO instances file.") from e
+    data = read_json(annotation_json, "expected a COCO JSON.",
+                     "expected a COCO instances file.")
     for field in ("images", "annotations", "categories"):
         if not isinstance(data, dict) or not isinstance(data.get(field), list):
             raise DataError(f"{annotation_json}: field {field!r} is missing; expected a COCO "

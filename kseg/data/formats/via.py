@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kseg.data.dataset import DataError, Dataset
+from kseg.data.dataset import DataError, Dataset, read_json
 from kseg.data.formats.polygons import SHAPES, clip_polygon, pixel_count, shape_to_polygon
 from kseg.data.image_io import oriented_size
 
@@ -165,14 +165,8 @@ def _as_list(regions, json_path, filename):
 
 def _read_via_json(json_path):
     """The list of image entries of a VIA export (1.x, 2.x or a 2.x project file)."""
-    if not json_path.exists():
-        raise DataError(f"{json_path}: annotation file not found; expected a VIA JSON export.")
-    try:
-        with open(json_path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{json_path}: malformed JSON at line {e.lineno} column {e.colno}: "
-                        f"{e.msg}; expected a VIA 1.x/2.x JSON export.") from e
+    data = read_json(json_path, "expected a VIA JSON export.",
+                     "expected a VIA 1.x/2.x JSON export.")
     if isinstance(data, dict) and "_via_img_metadata" in data:
         data = data["_via_img_metadata"]
     if not isinstance(data, dict):
