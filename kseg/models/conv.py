@@ -7,6 +7,10 @@ R-CNN (bench/RESULTS.md has the measurements):
   convolution form). Computed here as `reshape(x, [N, kh*kw*C]) @ reshape(kernel,
   [kh*kw*C, filters])`: 1000 ROIs forward 185 -> 85 ms, 512 ROIs forward and backward
   334 -> 161 ms. Any backend.
+- A strided 1x1 convolution over fewer than 16 channels: TF 2.21's oneDNN filter
+  gradient for it corrupts the heap at batch 1 (bench/onednn_conv1x1_stride2.py).
+  Computed here as the strided subsample then a stride-1 1x1 convolution: the same
+  sums, so the same numbers. Any backend.
 - A 3x3 convolution with many output channels on a large map (the RPN's 512-channel
   convolution, the FPN's 3x3 output convolutions): computed in groups of 128 output
   channels on TensorFlow without a GPU (`kseg.ops.conv`; bit-identical).
@@ -22,6 +26,9 @@ import keras
 from keras import ops
 
 from kseg.ops.conv import conv2d_in_groups, output_groups
+
+# A strided 1x1 conv over fewer input channels than this is computed as subsample + conv.
+ONEDNN_SAFE_1X1_CHANNELS = 16
 
 
 @keras.saving.register_keras_serializable(package="kseg")
@@ -39,6 +46,10 @@ class Conv2D(keras.layers.Conv2D):
                 and (self.padding == "valid" or (kh, kw) == (1, 1))
                 and tuple(shape[1:3]) == (kh, kw))
 
+    def _small_strided_pointwise(self, shape):
+        return (self._plain() and tuple(self.kernel_size) == (1, 1)
+                and max(self.strides) > 1 and shape[-1] < ONEDNN_SAFE_1X1_CHANNELS)
+
     def _output_groups(self, shape):
         if not self._plain():
             return 1
@@ -51,6 +62,11 @@ class Conv2D(keras.layers.Conv2D):
             y = ops.matmul(ops.reshape(inputs, (-1, depth)),
                            ops.reshape(self.kernel, (depth, self.filters)))
             return self._finish(ops.reshape(y, (-1, 1, 1, self.filters)))
+        if self._small_strided_pointwise(inputs.shape):
+            # 1x1 kernel: "same" and "valid" both take every stride-th pixel from 0
+            sy, sx = self.strides
+            y = ops.conv(inputs[:, ::sy, ::sx, :], self.kernel, strides=1, padding="valid")
+            return self._finish(y)
         groups = self._output_groups(inputs.shape)
         if groups == 1:
             return super().call(inputs)

@@ -80,3 +80,16 @@ def test_grouped_output_channels_give_keras_numbers():
     x = np.random.default_rng(4).normal(size=shape).astype("float32")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(fast(x)),
                                   keras.ops.convert_to_numpy(ref(x)))
+
+
+@pytest.mark.parametrize("shape,padding", [((2, 16, 16, 8), "valid"), ((1, 15, 9, 8), "same"),
+                                           ((1, 15, 9, 8), "valid")])
+def test_strided_pointwise_over_few_channels_gives_keras_numbers(shape, padding):
+    """Subsample + stride-1 1x1 conv (oneDNN's batch-1 crash avoided): Keras' numbers."""
+    ref, fast = _pair(shape, filters=16, kernel_size=1, strides=2, padding=padding)
+    assert fast._small_strided_pointwise(shape)
+    x = np.random.default_rng(5).normal(size=shape).astype("float32")
+    expected = keras.ops.convert_to_numpy(ref(x))
+    got = keras.ops.convert_to_numpy(fast(x))
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

@@ -32,6 +32,7 @@ Shape shorthand: x [B, H, W, 3] normalized, H and W multiples of 32; w = width.
 
 from keras import layers
 
+from kseg.models.conv import Conv2D
 from kseg.models.normalization import BatchNorm, BatchNormalization
 
 KERAS_BN_EPSILON = 1.001e-5
@@ -40,7 +41,6 @@ DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
           50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3))}
 STAGE_FILTERS = (64, 128, 256, 512)
 # A strided 1x1 conv with fewer input channels is built as subsample + 1x1 conv.
-ONEDNN_SAFE_1X1_CHANNELS = 16
 
 
 def keras_norm(name):
@@ -88,15 +88,10 @@ class BlockNames:
 def _conv_bn(x, filters, kernel_size, names, role, norm, strides=1, use_bias=True, relu=False):
     """Conv (padding "same" for k > 1) + norm (+ ReLU named `<conv>_relu`)."""
     name = names.conv(role)
-    strided = max((strides,) if isinstance(strides, int) else tuple(strides)) > 1
-    if kernel_size == 1 and strided and x.shape[-1] < ONEDNN_SAFE_1X1_CHANNELS:
-        # Subsample, then a 1x1 conv: the same numbers and weights as a strided 1x1 conv,
-        # whose filter gradient corrupts the heap in TF 2.21's oneDNN at batch 1 with
-        # under 16 input channels (bench/onednn_conv1x1_stride2.py; resnet_tiny met it).
-        x = layers.MaxPooling2D(1, strides=strides, name=name + "_subsample")(x)
-        strides = 1
-    x = layers.Conv2D(filters, kernel_size, strides=strides, use_bias=use_bias,
-                      padding="same" if kernel_size > 1 else "valid", name=name)(x)
+    # kseg's Conv2D: Keras' variables, on the kernel that suits the shape (e.g. it avoids
+    # oneDNN's batch-1 crash on strided 1x1 convs over few channels; kseg.models.conv)
+    x = Conv2D(filters, kernel_size, strides=strides, use_bias=use_bias,
+               padding="same" if kernel_size > 1 else "valid", name=name)(x)
     x = norm(names.bn(role))(x)
     return layers.Activation("relu", name=name + "_relu")(x) if relu else x
 
