@@ -70,9 +70,10 @@ class Conv2D(keras.layers.Conv2D):
         groups = self._output_groups(inputs.shape)
         if groups == 1:
             return super().call(inputs)
-        y = conv2d_in_groups(inputs, self.kernel, groups, strides=self.strides,
-                             padding=self.padding)
-        return self._finish(y)
+        return conv2d_in_groups(inputs, self.kernel, groups, strides=self.strides,
+                                padding=self.padding,
+                                bias=self.bias if self.use_bias else None,
+                                activation=self.activation)
 
     def _finish(self, y):
         if self.use_bias:

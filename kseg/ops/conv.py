@@ -51,24 +51,32 @@ def output_groups(kernel_shape, input_shape, strides=(1, 1), use_fast_ops=None):
     return filters // GROUP_FILTERS
 
 
-def conv2d_in_groups(x, kernel, groups, strides=1, padding="same", dilation_rate=1):
-    """`keras.ops.conv(x, kernel, ...)` as `groups` equal slices of the output channels,
-    concatenated: the same numbers, per output channel.
+def conv2d_in_groups(x, kernel, groups, strides=1, padding="same", dilation_rate=1,
+                     bias=None, activation=None):
+    """`activation(keras.ops.conv(x, kernel, ...) + bias)` as `groups` equal slices of the
+    output channels, concatenated: the same numbers, per output channel.
 
-    x [N, H, W, C_in]; kernel [kh, kw, C_in, C_out] with C_out divisible by `groups`.
+    x [N, H, W, C_in]; kernel [kh, kw, C_in, C_out] with C_out divisible by `groups`;
+    bias [C_out] or None; activation an element-wise callable or None. Bias and
+    activation are applied to each group before the concatenation, so that TensorFlow
+    fuses them into each group's convolution (and the bias gradient into its filter
+    gradient) instead of making extra passes over the whole output.
     """
     filters = kernel.shape[-1]
-    if groups <= 1:
-        return ops.conv(x, kernel, strides=strides, padding=padding,
-                        dilation_rate=dilation_rate)
-    if filters % groups:
+    if filters % max(groups, 1):
         raise ValueError(f"{filters} output channels do not split into {groups} groups")
+    kernels = [kernel] if groups <= 1 else ops.split(kernel, groups, axis=-1)
+    biases = [None] * len(kernels) if bias is None else (
+        [bias] if groups <= 1 else ops.split(bias, groups, axis=-1))
     # one split (its gradient is one concatenation, where slices would each scatter
     # into a zero kernel)
-    parts = [ops.conv(x, part, strides=strides, padding=padding,
-                      dilation_rate=dilation_rate)
-             for part in ops.split(kernel, groups, axis=-1)]
-    return ops.concatenate(parts, axis=-1)
+    parts = []
+    for part, part_bias in zip(kernels, biases):
+        y = ops.conv(x, part, strides=strides, padding=padding, dilation_rate=dilation_rate)
+        if part_bias is not None:
+            y = y + part_bias
+        parts.append(y if activation is None else activation(y))
+    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
 
 __all__ = ["conv2d_in_groups", "output_groups"]

@@ -6,7 +6,8 @@ import pytest
 
 from kseg.config import UNetConfig
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
-from kseg.models.optimizers import loss_weight_decay, make_optimizer
+from kseg.models.optimizers import (SGD, Adam, AdamW, ScaledClipping, loss_weight_decay,
+                                     make_optimizer)
 
 
 def _one_step(optimizer, lr):
@@ -54,3 +55,53 @@ def test_kseg_train_and_mask_rcnn_share_the_factory():
     optimizer = make_optimizer(config, 0.01, 0.5, l2_in_loss=True)
     assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.clipnorm == 5.0
     assert float(optimizer.momentum) == 0.5
+
+
+def _clipped_by_keras_and_kseg(gradients, clipnorm=5.0):
+    """One SGD step (lr 1, no momentum) of each optimizer: the clipped gradients."""
+    out = []
+    for optimizer in (keras.optimizers.SGD(1.0, clipnorm=clipnorm),
+                      SGD(1.0, clipnorm=clipnorm)):
+        variables = [keras.Variable(np.zeros_like(g)) for g in gradients]
+        optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in gradients],
+                                      variables))
+        out.append([-np.asarray(v.numpy()) for v in variables])
+    return out
+
+
+def test_scaled_clipping_clips_as_keras_clipnorm():
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(30, 40)).astype("float32")          # norm ~35: clipped to 5
+    small = (0.01 * rng.normal(size=(7,))).astype("float32")   # norm < 5: unchanged
+    (keras_big, keras_small), (kseg_big, kseg_small) = _clipped_by_keras_and_kseg([big, small])
+    assert np.linalg.norm(kseg_big) == pytest.approx(5.0, rel=1e-5)
+    np.testing.assert_allclose(kseg_big, keras_big, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(kseg_small, small)  # exactly the gradient
+    np.testing.assert_allclose(keras_small, small, rtol=1e-6)
+    zero = np.zeros((3,), "float32")
+    assert np.isfinite(_clipped_by_keras_and_kseg([zero])[1][0]).all()
+
+
+def test_factory_optimizers_clip_in_one_scale_and_save_by_name():
+    config = MaskRCNNConfig(NUM_CLASSES=2)
+    optimizer = make_optimizer(config, 0.01, 0.9, l2_in_loss=True)
+    assert isinstance(optimizer, SGD) and isinstance(optimizer, ScaledClipping)
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert type(restored) is SGD and restored.clipnorm == 5.0
+    for name, cls in (("adam", Adam), ("adamw", AdamW)):
+        assert type(make_optimizer(MaskRCNNConfig(NUM_CLASSES=2, OPTIMIZER=name))) is cls
+
+
+def test_sgd_momentum_matches_keras_sgd():
+    rng = np.random.default_rng(1)
+    start = rng.normal(size=(6, 4)).astype("float32")
+    results = []
+    for cls in (keras.optimizers.SGD, SGD):
+        optimizer = cls(0.1, momentum=0.9)
+        variable = keras.Variable(start.copy())
+        for step in range(3):
+            gradient = np.random.default_rng(step).normal(size=(6, 4)).astype("float32")
+            optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient), variable)])
+        results.append(np.asarray(variable.numpy()))
+    assert not np.allclose(results[1], start)
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-6, atol=1e-6)

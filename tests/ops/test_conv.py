@@ -17,6 +17,19 @@ def test_groups_equal_one_convolution(groups, padding):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_groups_with_bias_and_activation_equal_one_convolution(groups):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1, 8, 8, 3)).astype("float32")
+    kernel = rng.normal(size=(3, 3, 3, 8)).astype("float32")
+    bias = rng.normal(size=(8,)).astype("float32")
+    expected = ops.convert_to_numpy(ops.relu(ops.conv(x, kernel, padding="same") + bias))
+    got = ops.convert_to_numpy(conv2d_in_groups(x, kernel, groups, bias=bias,
+                                                activation=ops.relu))
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    assert (got == 0).any() and (got > 0).any()
+
+
 def test_groups_must_divide_the_output_channels():
     x = np.zeros((1, 4, 4, 2), "float32")
     with pytest.raises(ValueError, match="8 output channels do not split into 3"):

@@ -135,7 +135,7 @@ def build_training_model(config, model_class=keras.Model):
     positives = CountRows(target_mask.shape[1], name="mask_roi_count")(target_class_ids)
     masks = fpn_mask_graph(mask_rois, maps, pool_size=config.MASK_POOL_SIZE,
                            filters=config.MASK_HEAD_FILTERS, row_count=positives,
-                           logits=True, **head)
+                           class_ids=target_class_ids, **head)
     inputs = {"input_image": image, "input_image_meta": meta,
               "input_gt_class_ids": gt_class_ids, "input_gt_boxes": gt_boxes,
               "input_gt_masks": gt_masks}
@@ -144,7 +144,7 @@ def build_training_model(config, model_class=keras.Model):
                "target_class_ids": target_class_ids, "target_bbox": target_bbox,
                "target_mask": target_mask, "roi_weights": roi_weights, "rois": rois,
                "mrcnn_class_logits": class_logits, "mrcnn_bbox": bbox,
-               "mrcnn_mask_logits": masks}
+               "mrcnn_mask_true_logits": masks}
     return model_class(inputs=inputs, outputs=outputs, name="mask_rcnn_training")
 
 

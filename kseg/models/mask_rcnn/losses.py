@@ -116,13 +116,16 @@ def mrcnn_mask_loss(target_masks, target_class_ids, pred_masks, from_logits=Fals
     """Binary cross-entropy of the true class's mask on positive ROIs.
 
     target_masks [batch, M, h, w]; target_class_ids [batch, T >= M];
-    pred_masks [batch, M, h, w, C]: sigmoid probabilities (Matterport's, clipped to
-    [1e-7, 1 - 1e-7]) or, with `from_logits=True`, the logits (what the training model
-    outputs as `mrcnn_mask_logits`: stable for any logit, no clipping).
+    pred_masks [batch, M, h, w, C] per class, or [batch, M, h, w] already the true
+    class's channel (the training model's `mrcnn_mask_true_logits`): sigmoid
+    probabilities (Matterport's, clipped to [1e-7, 1 - 1e-7]) or, with
+    `from_logits=True`, logits (stable for any logit, no clipping).
     """
     m = pred_masks.shape[1]
     class_ids = ops.cast(target_class_ids[:, :m], "int32")
-    pred = true_class_channel(_f32(pred_masks), class_ids)
+    pred = _f32(pred_masks)
+    if len(pred.shape) == 5:
+        pred = true_class_channel(pred, class_ids)
     target = ops.cast(target_masks, pred.dtype)
     if from_logits:
         bce = ops.binary_crossentropy(target, pred, from_logits=True)

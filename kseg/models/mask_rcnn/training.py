@@ -27,15 +27,18 @@ LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox
 def five_losses(x, y_pred, meta_offset=12):
     """The five Matterport losses (unweighted) as a dict of scalars.
 
-    The mask loss is computed from `y_pred["mrcnn_mask_logits"]` (the training model's
-    output), or from sigmoid probabilities `y_pred["mrcnn_mask"]` (Matterport's, and
-    training models saved before the logits) where there are no logits. The RPN targets
-    are the model's outputs `rpn_match` / `rpn_target_bbox` (computed in the graph), or
-    the inputs `input_rpn_match` / `input_rpn_bbox` of training models saved before.
+    The mask loss is computed from `y_pred["mrcnn_mask_true_logits"]` (the training
+    model's output: each ROI's target-class logits), else from per-class logits
+    `mrcnn_mask_logits` or sigmoid probabilities `mrcnn_mask` (Matterport's, and training
+    models saved before). The RPN targets are the model's outputs `rpn_match` /
+    `rpn_target_bbox` (computed in the graph), or the inputs `input_rpn_match` /
+    `input_rpn_bbox` of training models saved before.
     """
     active_class_ids = x["input_image_meta"][:, meta_offset:]
-    from_logits = "mrcnn_mask_logits" in y_pred
-    masks = y_pred["mrcnn_mask_logits" if from_logits else "mrcnn_mask"]
+    mask_key = next(k for k in ("mrcnn_mask_true_logits", "mrcnn_mask_logits", "mrcnn_mask")
+                    if k in y_pred)
+    from_logits = mask_key != "mrcnn_mask"
+    masks = y_pred[mask_key]
     in_graph = "rpn_match" in y_pred
     rpn_match = y_pred["rpn_match"] if in_graph else x["input_rpn_match"]
     rpn_target_bbox = y_pred["rpn_target_bbox"] if in_graph else x["input_rpn_bbox"]

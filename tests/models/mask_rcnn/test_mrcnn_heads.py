@@ -37,9 +37,9 @@ def test_training_mask_head_on_positive_rois_only_keeps_the_five_losses(tmp_path
     slow, slow_out = run()
     positives = (np.asarray(slow_out["target_class_ids"])[:, :16] > 0).sum(axis=1)
     assert 0 < positives.max() < 16  # the fast path really skipped rows
-    fast_masks = np.asarray(fast_out["mrcnn_mask_logits"])
+    fast_masks = np.asarray(fast_out["mrcnn_mask_true_logits"])
     assert not fast_masks[:, positives.max():].any()
-    assert np.asarray(slow_out["mrcnn_mask_logits"])[:, positives.max():].any()
+    assert np.asarray(slow_out["mrcnn_mask_true_logits"])[:, positives.max():].any()
     for name in fast:
         np.testing.assert_allclose(fast[name], slow[name], rtol=1e-4, atol=1e-6, err_msg=name)
 

@@ -1,6 +1,7 @@
 """The mask loss from logits: Matterport's value where probabilities are not saturated,
 finite and exact where they are; the class-channel gather gives take_along_axis's numbers;
-the training model's "mrcnn_mask" layer outputs logits with the inference model's weights."""
+the training model's "mrcnn_mask" layer outputs each ROI's true-class logits with the
+inference model's weights."""
 
 import keras
 import numpy as np
@@ -11,6 +12,7 @@ from keras import ops
 from kseg.data import ShapesDataset
 from kseg.data.pipelines.maskrcnn_pipeline import build_batch
 from kseg.models.mask_rcnn import losses
+from kseg.models.mask_rcnn.heads import TrueClassMaskLogits
 from kseg.models.mask_rcnn.model import MaskRCNN
 from kseg.models.mask_rcnn.training import five_losses
 
@@ -127,12 +129,29 @@ def test_true_class_channel_gradient_is_take_along_axis_gradient():
     assert np.count_nonzero(ours) == 2 * 4 * 3 * 3  # one channel per ROI pixel
 
 
-def test_training_model_outputs_mask_logits_of_the_inference_weights(tmp_path):
+def test_true_class_mask_logits_are_the_full_convolutions_class_channel():
+    rng = np.random.default_rng(0)
+    conv = keras.layers.Conv2D(5, 1)
+    layer = TrueClassMaskLogits(conv)
+    features = rng.normal(size=(2, 3, 4, 4, 6)).astype("float32")
+    class_ids = np.array([[2, 4, 0, 1], [3, 3, 1, 0]], np.int32)  # [batch, T > R]
+    layer([features, class_ids])  # builds the convolution
+    conv.bias.assign(rng.normal(size=(5,)).astype("float32"))
+    got = _np(layer([features, class_ids]))
+    assert got.shape == (2, 3, 4, 4)
+    full = _np(conv(features.reshape(-1, 4, 4, 6))).reshape(2, 3, 4, 4, 5)
+    for b in range(2):
+        for r in range(3):
+            np.testing.assert_allclose(got[b, r], full[b, r, ..., class_ids[b, r]],
+                                       rtol=1e-5, atol=1e-6)
+
+
+def test_training_model_outputs_true_class_mask_logits_of_the_inference_weights(tmp_path):
     config = TinyConfig(TRAIN_BN=False)
     keras.utils.set_random_seed(0)
     train = MaskRCNN("training", config, model_dir=str(tmp_path)).keras_model
     infer = MaskRCNN("inference", TinyConfig(IMAGES_PER_GPU=2), str(tmp_path)).keras_model
-    assert train.get_layer("mrcnn_mask").layer.activation is keras.activations.linear
+    assert isinstance(train.get_layer("mrcnn_mask"), TrueClassMaskLogits)
     assert infer.get_layer("mrcnn_mask").layer.activation is keras.activations.sigmoid
     assert [w.shape for w in train.get_layer("mrcnn_mask").weights] == \
         [w.shape for w in infer.get_layer("mrcnn_mask").weights]
@@ -140,15 +159,20 @@ def test_training_model_outputs_mask_logits_of_the_inference_weights(tmp_path):
                            rng=np.random.default_rng(0))
     batch = {k: ops.convert_to_tensor(v) for k, v in batch.items()}
     out = train(batch, training=False)
-    assert "mrcnn_mask" not in out
-    logits = _np(out["mrcnn_mask_logits"])
+    assert "mrcnn_mask" not in out and "mrcnn_mask_logits" not in out
+    logits = _np(out["mrcnn_mask_true_logits"])
+    assert logits.shape == (2, *_np(out["target_mask"]).shape[1:])
     ids = _np(out["target_class_ids"])[:, :logits.shape[1]]
     assert (ids > 0).any() and (logits[ids > 0] < 0).any() and (logits[ids > 0] > 0).any()
     from_logits = float(_np(five_losses(batch, out)["mrcnn_mask_loss"]))
-    # the same loss from probabilities: Matterport's formula, and five_losses' fallback
-    probs = {**{k: v for k, v in out.items() if k != "mrcnn_mask_logits"},
-             "mrcnn_mask": _sigmoid(logits).astype(np.float32)}
+    # the same loss from per-class probabilities (Matterport's formula, five_losses'
+    # fallback for training models saved before): each ROI's class channel holds its mask
+    per_class = np.zeros((*logits.shape, config.NUM_CLASSES), np.float32)
+    for b, r in np.ndindex(*ids.shape):
+        per_class[b, r, ..., ids[b, r]] = _sigmoid(logits[b, r])
+    probs = {**{k: v for k, v in out.items() if k != "mrcnn_mask_true_logits"},
+             "mrcnn_mask": per_class}
     fallback = float(_np(five_losses(batch, probs)["mrcnn_mask_loss"]))
-    by_hand = _matterport_by_hand(_np(out["target_mask"]), ids, _sigmoid(logits))
+    by_hand = _matterport_by_hand(_np(out["target_mask"]), ids, per_class)
     assert fallback == pytest.approx(by_hand, rel=1e-5)
     assert from_logits == pytest.approx(by_hand, rel=1e-5)
