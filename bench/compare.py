@@ -19,6 +19,10 @@ Rows:
     mrcnn_train_512      train step, 1 image 512^2, 3 instances, trainable BN, 512 sampled
                          ROIs (25% positive), SGD (kseg: train_on_batch on molded inputs)
     mrcnn_train_defaults kseg's defaults (200 ROIs, 33% positive), peer as above
+    mrcnn_infer_512_rpn256, mrcnn_train_512_rpn256
+                         the same rows with torchvision's architecture: kseg with
+                         RPN_CONV_FILTERS=256 (torchvision's RPN head is 256 wide,
+                         Matterport's, kseg's default and mask_rcnn_coco.h5's, 512)
     mrcnn_first_step     seconds from the training call to the first finished step
                          (kseg: MaskRCNN.train on a Dataset; peer: first step)
     unet_r34_infer       U-Net ResNet34 encoder, 4 x 256^2 (segmentation_models_pytorch)
@@ -40,7 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = 2
 ROWS = ["matmul_4096", "mrcnn_infer_512", "mrcnn_infer_1024", "mrcnn_train_512",
-        "mrcnn_train_defaults", "mrcnn_first_step", "unet_r34_infer", "unet_r34_train",
+        "mrcnn_train_defaults", "mrcnn_infer_512_rpn256", "mrcnn_train_512_rpn256",
+        "mrcnn_first_step", "unet_r34_infer", "unet_r34_train",
         "fcn_r50_infer", "fcn_r50_train"]
 
 
@@ -253,13 +258,13 @@ def _mrcnn_config(size, **overrides):
                           IMAGE_MIN_DIM=size, IMAGE_MAX_DIM=size, **overrides)
 
 
-def kseg_mrcnn_infer(size, repeats):
+def kseg_mrcnn_infer(size, repeats, **overrides):
     _keras()
     from kseg import MaskRCNN
 
     config = _mrcnn_config(size, POST_NMS_ROIS_INFERENCE=1000, PRE_NMS_LIMIT=5000,
                            DETECTION_MAX_INSTANCES=100, DETECTION_MIN_CONFIDENCE=0.0,
-                           DETECTION_NMS_THRESHOLD=0.5)
+                           DETECTION_NMS_THRESHOLD=0.5, **overrides)
     model = MaskRCNN("inference", config, model_dir="/tmp/kseg_bench")
     image = make_image(size)
     out = {}
@@ -308,23 +313,24 @@ class _BenchDataset:
         return dataset
 
 
-def _train_config(size, defaults):
+def _train_config(size, defaults, **overrides):
     # torchvision fills every ROI slot with negatives and adds the ground truth to the
     # proposals: kseg's ROI_SAMPLING "fill" with ADD_GT_AS_PROPOSALS.
     rois = {} if defaults else {"TRAIN_ROIS_PER_IMAGE": 512, "ROI_POSITIVE_RATIO": 0.25,
                                 "ROI_SAMPLING": "fill", "ADD_GT_AS_PROPOSALS": True}
     return _mrcnn_config(size, TRAIN_BN=True, OPTIMIZER="sgd", LEARNING_RATE=0.01,
-                         LEARNING_MOMENTUM=0.9, STEPS_PER_EPOCH=1, VALIDATION_STEPS=0, **rois)
+                         LEARNING_MOMENTUM=0.9, STEPS_PER_EPOCH=1, VALIDATION_STEPS=0,
+                         **rois, **overrides)
 
 
-def kseg_mrcnn_train(size, repeats, defaults=False):
+def kseg_mrcnn_train(size, repeats, defaults=False, **overrides):
     import numpy as np
 
     _keras()
     from kseg import MaskRCNN
     from kseg.data.pipelines.maskrcnn_pipeline import build_batch
 
-    config = _train_config(size, defaults)
+    config = _train_config(size, defaults, **overrides)
     batch, _ = build_batch(_BenchDataset(size), config, [0], rng=np.random.default_rng(0))
     model = MaskRCNN("training", config, model_dir="/tmp/kseg_bench")
     model.compile(config.LEARNING_RATE, config.LEARNING_MOMENTUM)
@@ -405,6 +411,10 @@ def run_worker(row, side, repeats):
                             lambda: kseg_mrcnn_train(512, repeats)),
         "mrcnn_train_defaults": (lambda: peer_mrcnn_train(512, repeats),
                                  lambda: kseg_mrcnn_train(512, repeats, defaults=True)),
+        "mrcnn_infer_512_rpn256": (lambda: peer_mrcnn_infer(512, repeats),
+                                   lambda: kseg_mrcnn_infer(512, repeats, RPN_CONV_FILTERS=256)),
+        "mrcnn_train_512_rpn256": (lambda: peer_mrcnn_train(512, repeats),
+                                   lambda: kseg_mrcnn_train(512, repeats, RPN_CONV_FILTERS=256)),
         "mrcnn_first_step": (lambda: peer_mrcnn_train(512, 1, first_only=True),
                              lambda: kseg_first_step(512)),
         "unet_r34_infer": (lambda: peer_unet(False, repeats), lambda: kseg_unet(False, repeats)),

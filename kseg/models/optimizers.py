@@ -20,7 +20,7 @@ over Mask R-CNN's 45M parameters that is ~90 ms a step on 2 CPU cores, ~65 ms th
 import keras
 from keras import ops
 
-from kseg.ops.momentum import momentum_update
+from kseg.ops.updates import adam_update, momentum_update
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 # Substrings of the variable names that are never decayed (BatchNorm scale and offset).
@@ -71,12 +71,22 @@ class SGD(ScaledClipping, keras.optimizers.SGD):
 
 @keras.saving.register_keras_serializable(package="kseg")
 class Adam(ScaledClipping, keras.optimizers.Adam):
-    """`keras.optimizers.Adam` with `ScaledClipping`."""
+    """`keras.optimizers.Adam` with `ScaledClipping`, and its update in one pass over each
+    variable where the backend has a kernel (`kseg.ops.updates`; not with AMSGrad)."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.amsgrad:
+            return super().update_step(gradient, variable, learning_rate)
+        index = self._get_variable_index(variable)
+        adam_update(variable, self._momentums[index], self._velocities[index], gradient,
+                    learning_rate, self.beta_1, self.beta_2, self.epsilon,
+                    self.iterations + 1)
 
 
 @keras.saving.register_keras_serializable(package="kseg")
-class AdamW(ScaledClipping, keras.optimizers.AdamW):
-    """`keras.optimizers.AdamW` with `ScaledClipping`."""
+class AdamW(Adam, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` with kseg's `Adam` update (Keras' AdamW is Adam with
+    decoupled weight decay applied before each step)."""
 
 
 def make_optimizer(config, learning_rate=None, momentum=None, l2_in_loss=False):

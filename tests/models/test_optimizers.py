@@ -6,8 +6,14 @@ import pytest
 
 from kseg.config import UNetConfig
 from kseg.models.mask_rcnn.config import MaskRCNNConfig
-from kseg.models.optimizers import (SGD, Adam, AdamW, ScaledClipping, loss_weight_decay,
-                                     make_optimizer)
+from kseg.models.optimizers import (
+    SGD,
+    Adam,
+    AdamW,
+    ScaledClipping,
+    loss_weight_decay,
+    make_optimizer,
+)
 
 
 def _one_step(optimizer, lr):
@@ -105,3 +111,19 @@ def test_sgd_momentum_matches_keras_sgd():
         results.append(np.asarray(variable.numpy()))
     assert not np.allclose(results[1], start)
     np.testing.assert_allclose(results[1], results[0], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name,kwargs", [("Adam", {}), ("AdamW", {"weight_decay": 0.1}),
+                                         ("Adam", {"amsgrad": True})])
+def test_adam_and_adamw_match_keras(name, kwargs):
+    start = np.random.default_rng(1).normal(size=(6, 4)).astype("float32")
+    results = []
+    for cls in (getattr(keras.optimizers, name), {"Adam": Adam, "AdamW": AdamW}[name]):
+        optimizer = cls(0.01, **kwargs)
+        variable = keras.Variable(start.copy())
+        for step in range(3):
+            gradient = np.random.default_rng(step).normal(size=(6, 4)).astype("float32")
+            optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient), variable)])
+        results.append(np.asarray(variable.numpy()))
+    assert np.abs(results[1] - start).max() > 0.02
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-6)

@@ -1,10 +1,11 @@
-"""kseg.ops.momentum: the one-kernel SGD momentum update against the keras.ops formula."""
+"""kseg.ops.updates: the one-kernel SGD momentum and Adam updates against the keras.ops
+formulas and against updates by hand."""
 
 import keras
 import numpy as np
 import pytest
 
-from kseg.ops.momentum import momentum_update
+from kseg.ops.updates import adam_update, momentum_update
 
 TF_ONLY = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                              reason="the fast path is TensorFlow's")
@@ -57,3 +58,39 @@ def test_fast_path_inside_a_graph_function():
     # accum: -0.5 g, then 0.9 * -0.5 g - 0.5 g = -0.95 g; variable: 1 - 1.45 g
     np.testing.assert_allclose(accum.numpy(), [-0.95, -1.9, -2.85], rtol=1e-6)
     np.testing.assert_allclose(variable.numpy(), [1 - 1.45, 1 - 2.9, 1 - 4.35], rtol=1e-6)
+
+
+def _adam(use_fast_ops, steps=3):
+    rng = np.random.default_rng(0)
+    variable = keras.Variable(rng.normal(size=(4, 5)).astype("float32"))
+    m = keras.Variable(np.zeros((4, 5), "float32"))
+    v = keras.Variable(np.zeros((4, 5), "float32"))
+    for step in range(1, steps + 1):
+        gradient = rng.normal(size=(4, 5)).astype("float32")
+        adam_update(variable, m, v, gradient, 0.01, 0.9, 0.999, 1e-7, step,
+                    use_fast_ops=use_fast_ops)
+    return [np.asarray(x.numpy()) for x in (variable, m, v)]
+
+
+def test_adam_fallback_is_adam_by_hand():
+    rng = np.random.default_rng(0)
+    variable = rng.normal(size=(4, 5)).astype("float64")
+    m = np.zeros((4, 5))
+    v = np.zeros((4, 5))
+    for step in range(1, 4):
+        gradient = rng.normal(size=(4, 5)).astype("float32").astype("float64")
+        m = m + (gradient - m) * 0.1
+        v = v + (gradient ** 2 - v) * 0.001
+        alpha = 0.01 * np.sqrt(1 - 0.999 ** step) / (1 - 0.9 ** step)
+        variable = variable - m * alpha / (np.sqrt(v) + 1e-7)
+    got = _adam(use_fast_ops=False)
+    for a, b in zip(got, (variable, m, v)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@TF_ONLY
+def test_adam_fast_path_matches_the_fallback():
+    fast, slow = _adam(use_fast_ops=True), _adam(use_fast_ops=False)
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(fast[0], _adam(use_fast_ops=False, steps=2)[0])
