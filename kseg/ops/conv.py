@@ -5,8 +5,10 @@ large feature map runs about 25% faster as groups of 128 output channels concate
 than as one call, with bit-identical outputs (the same sums, per output channel):
 Mask R-CNN's 512-channel RPN convolution on a 128x128 P2 map takes 130 ms instead of
 170 ms, the FPN's 256-channel 3x3 output convolution on P2 62 instead of 77 ms
-(bench/RESULTS.md). On small maps, with few output channels, on other backends or on
-a GPU the single call is as fast or faster, so `output_groups` says 1 there.
+(bench/RESULTS.md); on 32x32 maps (ResNet's res4 3x3 convolutions at 512^2, the FPN's
+P4) 5.0 instead of 3.7 ms forward, 11.6 instead of 9.9 ms with both gradients. On 16x16
+maps, with few output channels, on other backends or on a GPU the single call is as fast
+or faster, so `output_groups` says 1 there.
 
 Shape shorthand: x [N, H, W, C_in]; kernel [kh, kw, C_in, C_out] -> [N, H', W', C_out].
 May import: keras, TensorFlow (device list only), kseg.ops._tf_fast.
@@ -20,7 +22,7 @@ from kseg.ops._tf_fast import should_use
 
 GROUP_FILTERS = 128
 MIN_FILTERS = 256
-MIN_SIDE = 64
+MIN_SIDE = 32
 
 
 @functools.cache
@@ -34,7 +36,7 @@ def output_groups(kernel_shape, input_shape, strides=(1, 1), use_fast_ops=None):
 
     More than one only on TensorFlow without a GPU, outside XLA, for 3x3 stride-1
     kernels with at least 256 output channels (a multiple of 128) on maps whose known
-    sides are both at least 64 (unknown sides count as large: Mask R-CNN's RPN runs one
+    sides are both at least 32 (unknown sides count as large: Mask R-CNN's RPN runs one
     convolution over every pyramid level).
     """
     kh, kw, _, filters = kernel_shape
