@@ -60,7 +60,7 @@ class ScaledClipping:
 @keras.saving.register_keras_serializable(package="kseg")
 class SGD(ScaledClipping, keras.optimizers.SGD):
     """`keras.optimizers.SGD` with `ScaledClipping`, and its momentum update in one pass
-    over each variable where the backend has a kernel (`kseg.ops.momentum`)."""
+    over each variable where the backend has a kernel (`kseg.ops.updates`)."""
 
     def update_step(self, gradient, variable, learning_rate):
         if self.momentum == 0 or self.nesterov:
