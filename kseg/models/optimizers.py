@@ -53,8 +53,8 @@ class ScaledClipping:
             return super()._clip_by_norm(values, axes)
         norm = ops.sqrt(ops.sum(ops.square(values)))
         clip = ops.cast(self.clipnorm, norm.dtype)
-        scale = ops.where(norm > clip, clip / ops.maximum(norm, clip), ops.ones_like(norm))
-        return values * ops.cast(scale, values.dtype)
+        # exactly 1 where norm <= clip (clip / clip), clip / norm above
+        return values * ops.cast(clip / ops.maximum(norm, clip), values.dtype)
 
 
 @keras.saving.register_keras_serializable(package="kseg")

@@ -65,13 +65,17 @@ def conv2d_in_groups(x, kernel, groups, strides=1, padding="same", dilation_rate
     gradient) instead of making extra passes over the whole output.
     """
     filters = kernel.shape[-1]
-    if filters % max(groups, 1):
+    groups = max(int(groups), 1)
+    if filters % groups:
         raise ValueError(f"{filters} output channels do not split into {groups} groups")
-    kernels = [kernel] if groups <= 1 else ops.split(kernel, groups, axis=-1)
-    biases = [None] * len(kernels) if bias is None else (
-        [bias] if groups <= 1 else ops.split(bias, groups, axis=-1))
-    # one split (its gradient is one concatenation, where slices would each scatter
-    # into a zero kernel)
+
+    def split(tensor):
+        # one split (its gradient is one concatenation, where slices would each scatter
+        # into a zero tensor)
+        return [tensor] if groups == 1 else ops.split(tensor, groups, axis=-1)
+
+    kernels = split(kernel)
+    biases = [None] * groups if bias is None else split(bias)
     parts = []
     for part, part_bias in zip(kernels, biases):
         y = ops.conv(x, part, strides=strides, padding=padding, dilation_rate=dilation_rate)
