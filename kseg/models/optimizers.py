@@ -12,14 +12,18 @@ trainable variable except BatchNorm's gamma and beta (biases included).
 - SGD / Adam otherwise (FCN / U-Net): Keras' decoupled decay in the optimizer.
 
 GRADIENT_CLIP_NORM clips each gradient to that norm, as Keras' `clipnorm` (and
-Matterport's), with one multiply by a scalar (`ScaledClipping`): Keras' TF optimizer
-runs `tf.clip_by_norm`, three passes over every gradient (`g * clip / max(norm, clip)`);
-over Mask R-CNN's 45M parameters that is ~90 ms a step on 2 CPU cores, ~65 ms this way.
+Matterport's): `g * clip / max(norm, clip)`. Keras' TF optimizer runs `tf.clip_by_norm`,
+three passes over every gradient; kseg's `ScaledClipping` computes the norm in one pass
+(`kseg.ops.norms`) and multiplies once, and kseg's `SGD` does not multiply at all: the
+scale goes into the learning rate of the one-kernel momentum update
+(`lr * scale * g`). Over Mask R-CNN's 45M parameters on 2 CPU cores: Keras' clipping
+and momentum ~90 + 25 ms a step, kseg's SGD ~35 ms for both (bench/RESULTS.md).
 """
 
 import keras
 from keras import ops
 
+from kseg.ops.norms import sum_of_squares
 from kseg.ops.updates import adam_update, momentum_update
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -41,6 +45,14 @@ def loss_weight_decay(config, l2_in_loss=True):
     return float(config.WEIGHT_DECAY or 0.0)
 
 
+def clip_scale(gradient, clipnorm):
+    """The scalar `min(1, clipnorm / norm(gradient))` that clips `gradient` to `clipnorm`:
+    exactly 1 where the norm is at most `clipnorm` (clip / clip), in the gradient's dtype."""
+    norm = ops.sqrt(ops.cast(sum_of_squares(gradient), "float32"))
+    clip = ops.cast(clipnorm, norm.dtype)
+    return ops.cast(clip / ops.maximum(norm, clip), gradient.dtype)
+
+
 class ScaledClipping:
     """Optimizer mixin: `clipnorm` as one scale per gradient, `g * min(1, clip / norm)`.
 
@@ -51,19 +63,33 @@ class ScaledClipping:
     def _clip_by_norm(self, values, axes=None):
         if axes is not None:
             return super()._clip_by_norm(values, axes)
-        norm = ops.sqrt(ops.sum(ops.square(values)))
-        clip = ops.cast(self.clipnorm, norm.dtype)
-        # exactly 1 where norm <= clip (clip / clip), clip / norm above
-        return values * ops.cast(clip / ops.maximum(norm, clip), values.dtype)
+        return values * clip_scale(values, self.clipnorm)
 
 
 @keras.saving.register_keras_serializable(package="kseg")
 class SGD(ScaledClipping, keras.optimizers.SGD):
-    """`keras.optimizers.SGD` with `ScaledClipping`, and its momentum update in one pass
-    over each variable where the backend has a kernel (`kseg.ops.updates`)."""
+    """`keras.optimizers.SGD` with its momentum update in one pass over each variable
+    where the backend has a kernel (`kseg.ops.updates`), and `clipnorm` applied in that
+    update: each gradient's clip scale multiplies the learning rate (`lr * scale`)
+    instead of the gradient, which saves a pass over it. The clipping is per gradient,
+    so doing it in `update_step` clips the same gradients Keras would (after the sum
+    over replicas and the loss-scale division, as Keras); the update is the same within
+    float32 rounding."""
+
+    def _clip_gradients(self, grads):
+        if self.clipnorm and self.clipnorm > 0:
+            return grads  # clipped in update_step
+        return super()._clip_gradients(grads)
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.momentum == 0 or self.nesterov:
+        fused = self.momentum != 0 and not self.nesterov
+        if self.clipnorm and self.clipnorm > 0:
+            scale = clip_scale(gradient, self.clipnorm)
+            if fused:
+                learning_rate = ops.cast(learning_rate, variable.dtype) * scale
+            else:
+                gradient = gradient * scale
+        if not fused:
             return super().update_step(gradient, variable, learning_rate)
         accum = self.momentums[self._get_variable_index(variable)]
         momentum_update(variable, accum, gradient, learning_rate, self.momentum)
@@ -120,5 +146,5 @@ def make_optimizer(config, learning_rate=None, momentum=None, l2_in_loss=False):
     return optimizer
 
 
-__all__ = ["NOT_DECAYED", "Adam", "AdamW", "SGD", "ScaledClipping", "is_decayed",
+__all__ = ["NOT_DECAYED", "Adam", "AdamW", "SGD", "ScaledClipping", "clip_scale", "is_decayed",
            "loss_weight_decay", "make_optimizer"]

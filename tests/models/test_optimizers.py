@@ -88,6 +88,44 @@ def test_scaled_clipping_clips_as_keras_clipnorm():
     assert np.isfinite(_clipped_by_keras_and_kseg([zero])[1][0]).all()
 
 
+@pytest.mark.parametrize("name,kwargs", [
+    ("SGD", {"momentum": 0.9}),                    # clip scale folded into the learning rate
+    ("SGD", {"momentum": 0.9, "nesterov": True}),  # Keras' update on the scaled gradient
+    ("Adam", {}),
+])
+def test_clipnorm_steps_match_keras(name, kwargs):
+    """Three clipped steps with momentum: the same variables as Keras' optimizer (one
+    gradient over the clip norm, one under it, every step)."""
+    rng = np.random.default_rng(2)
+    starts = [rng.normal(size=(30, 40)).astype("float32"), rng.normal(size=(7,)).astype("float32")]
+    results = []
+    for cls in (getattr(keras.optimizers, name), {"SGD": SGD, "Adam": Adam}[name]):
+        optimizer = cls(0.1, clipnorm=5.0, **kwargs)
+        variables = [keras.Variable(start.copy()) for start in starts]
+        for step in range(3):
+            step_rng = np.random.default_rng(10 + step)
+            gradients = [step_rng.normal(size=(30, 40)).astype("float32"),    # norm ~35
+                         0.01 * step_rng.normal(size=(7,)).astype("float32")]  # norm < 5
+            optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in gradients],
+                                          variables))
+        results.append([np.asarray(v.numpy()) for v in variables])
+    (keras_big, keras_small), (kseg_big, kseg_small) = results
+    assert np.abs(kseg_big - starts[0]).max() > 0.01  # the variables moved
+    np.testing.assert_allclose(kseg_big, keras_big, rtol=1e-5, atol=1e-5)
+    # Adam's one-kernel update differs from Keras' formula by float32 rounding
+    small_tolerance = 1e-5 if name == "Adam" else 1e-7
+    np.testing.assert_allclose(kseg_small, keras_small, rtol=1e-6, atol=small_tolerance)
+    # clipped: an unclipped first step of plain SGD would move the big variable by
+    # 0.1 * |g| ~ 3.5 in norm; the clipped one moves it by 0.1 * 5 = 0.5
+    if name == "SGD" and not kwargs.get("nesterov"):
+        first = cls(0.1, clipnorm=5.0, **kwargs)
+        variable = keras.Variable(starts[0].copy())
+        gradient = np.random.default_rng(10).normal(size=(30, 40)).astype("float32")
+        first.apply_gradients([(keras.ops.convert_to_tensor(gradient), variable)])
+        moved = np.linalg.norm(np.asarray(variable.numpy()) - starts[0])
+        assert moved == pytest.approx(0.5, rel=1e-5)
+
+
 def test_factory_optimizers_clip_in_one_scale_and_save_by_name():
     config = MaskRCNNConfig(NUM_CLASSES=2)
     optimizer = make_optimizer(config, 0.01, 0.9, l2_in_loss=True)

@@ -19,6 +19,7 @@ from keras import ops
 from kseg.distribute import replica_count, symbolic_build_from_local_batch
 from kseg.models.mask_rcnn import losses
 from kseg.models.optimizers import is_decayed
+from kseg.ops.norms import sum_of_squares
 
 LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss",
               "mrcnn_mask_loss")
@@ -88,7 +89,7 @@ class MaskRCNNTrainingModel(keras.Model):
             self.loss_trackers[name].update_state(value * replicas)  # the global value
             total = total + self.loss_weights.get(name, 1.0) * value
         if self.weight_decay > 0:
-            l2 = [ops.sum(ops.square(ops.cast(w.value, "float32")))
+            l2 = [sum_of_squares(ops.cast(w.value, "float32"))
                   / ops.cast(ops.size(w.value), "float32") for w in decayed_weights(self)]
             if l2:
                 total = total + self.weight_decay * ops.sum(ops.stack(l2)) / replicas
