@@ -57,3 +57,40 @@ def test_kseg_batchnorm_layer_matches_keras_batchnormalization(training):
     expected = (x - mean) / np.sqrt(var + frozen.epsilon) * gamma + beta
     np.testing.assert_allclose(np.asarray(frozen(x, training=True)), expected,
                                rtol=1e-4, atol=1e-4)
+
+
+@TF_ONLY
+def test_frozen_batchnorm_after_a_biased_conv_folds_the_bias_with_the_same_gradients():
+    """In a graph, BN(conv + bias) is computed as BN(conv) with the bias in the offset:
+    the same outputs, and the same gradients for the kernel, bias, gamma and beta as the
+    keras.ops path (which normalises conv + bias as written)."""
+    import tensorflow as tf
+
+    from kseg.models.conv import Conv2D
+    from kseg.ops import _tf_fast
+
+    x = tf.constant(np.random.default_rng(3).normal(size=(2, 9, 9, 4)).astype("float32"))
+    conv = Conv2D(8, 3, padding="same", bias_initializer="random_normal")
+    conv.build(x.shape)
+    _, gamma, beta, mean, var = _inputs(4)
+    variables = [conv.kernel, conv.bias]
+    seen = []
+
+    def step(use_fast_ops):
+        with tf.GradientTape() as tape:
+            tape.watch([gamma, beta])
+            z = conv(x)
+            if use_fast_ops:
+                seen.append(_tf_fast._conv_and_bias(z) is not None)
+            y, _, _ = batch_norm(z, gamma, beta, mean, var, 1e-3, False,
+                                 use_fast_ops=use_fast_ops)
+            loss = tf.reduce_sum(y * tf.range(1, 9, dtype=tf.float32))
+        return [y, *tape.gradient(loss, [*variables, gamma, beta])]
+
+    gamma, beta = tf.constant(gamma), tf.constant(beta)
+    fast = tf.function(lambda: step(True))()
+    slow = step(False)  # eagerly, no fold
+    assert seen == [True]  # the fold applied in the graph
+    for a, b in zip(fast, slow):  # as the fused kernel against the fallback above
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
+    assert np.abs(np.asarray(fast[2])).min() > 0  # the bias has a gradient
