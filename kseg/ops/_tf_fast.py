@@ -116,7 +116,8 @@ def roi_align(feature_maps, boxes, levels, pool_size):
 
     Gathers the RoIs of each level with ``tf.where`` (dynamic intermediate
     shapes, hence not used under XLA), crops them with the C++ kernel and
-    scatters the crops back into RoI order, so the output shape is static.
+    permutes the crops back into RoI order (every RoI has one level), so the
+    output shape is static.
 
     Args:
         feature_maps: list P2..P5 of ``[batch, h_i, w_i, C]``.
@@ -140,10 +141,31 @@ def roi_align(feature_maps, boxes, levels, pool_size):
             tf.cast(tf.gather_nd(image, ix), tf.int32), pool_size))
         where.append(ix)
     channels = feature_maps[0].shape[-1]
-    out_shape = tf.concat([rois, [pool_size[0], pool_size[1], channels]], 0)
-    pooled = tf.scatter_nd(tf.concat(where, 0), tf.concat(crops, 0), out_shape)
+    where = tf.concat(where, 0)
+    order = tf.cast(where[:, 0] * rois[1] + where[:, 1], tf.int32)  # flat RoI of each crop
+    pooled = _permute_rows(tf.concat(crops, 0), order)
+    pooled = tf.reshape(pooled, tf.concat([rois, [pool_size[0], pool_size[1], channels]], 0))
     pooled.set_shape([*boxes.shape[:2], *pool_size, channels])
     return tf.cast(pooled, feature_maps[0].dtype)
+
+
+def _permute_rows(x, order):
+    """``y[order[j]] = x[j]`` for a permutation ``order`` of x's rows, as one gather both
+    ways (its gradient is the inverse gather; ``scatter_nd`` and ``tf.gather``'s
+    gradient would each accumulate serially on the CPU).
+
+    Args:
+        x: ``[R, ...]``; order: ``[R]`` int32, a permutation of ``0..R-1``.
+    """
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def permute(x):
+        def grad(dy):
+            return tf.gather(dy, order)
+        return tf.gather(x, tf.math.invert_permutation(order)), grad
+
+    return permute(x)
 
 
 def leading_rows(x, count):
