@@ -394,7 +394,9 @@ def _kseg_semantic(keras, model, x, y, train, repeats, loss):
     spec = tf.TensorSpec(x.shape, tf.float32)
     forward = _tf_flops(lambda a: model(a, training=False), spec)
     if train:
-        model.compile(keras.optimizers.Adam(1e-3), loss)
+        from kseg.models.optimizers import Adam  # what kseg's trainers build (make_optimizer)
+
+        model.compile(Adam(1e-3), loss)
         return {"times": timed(lambda: model.train_on_batch(x, y), 2, repeats),
                 "flops": 3 * forward}  # forward + the two backward products
     return {"times": timed(lambda: model.predict_on_batch(x), 2, repeats), "flops": forward}

@@ -51,10 +51,10 @@ def _steps():
         return lambda: model.detect([image])
 
     def semantic(builder, x, y, loss):
-        import keras
+        from kseg.models.optimizers import Adam  # as bench/compare.py
 
         model = builder()
-        model.compile(keras.optimizers.Adam(1e-3), loss)
+        model.compile(Adam(1e-3), loss)
         return lambda: model.train_on_batch(x, y)
 
     def unet_train():
