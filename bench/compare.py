@@ -29,6 +29,10 @@ Rows:
     unet_r34_train       its train step (Adam, binary cross-entropy)
     fcn_r50_infer        FCN ResNet50 1 x 512^2 (torchvision fcn_resnet50: dilated,
     fcn_r50_train        stride 8; kseg FCN-8s-R50: stride 32: compare GFLOP/s)
+    fcn_r50_os8_infer, fcn_r50_os8_train
+                         the same peer against kseg's FCN with torchvision's layout:
+                         FCN-32s on a ResNet50 dilated to output stride 8, 3x3 fc6 of 512
+                         (kseg adds a 1x1 fc7 and learns its x8 upsampling: ~1% more FLOPs)
 """
 
 import argparse
@@ -46,7 +50,7 @@ THREADS = 2
 ROWS = ["matmul_4096", "mrcnn_infer_512", "mrcnn_infer_1024", "mrcnn_train_512",
         "mrcnn_train_defaults", "mrcnn_infer_512_rpn256", "mrcnn_train_512_rpn256",
         "mrcnn_first_step", "unet_r34_infer", "unet_r34_train",
-        "fcn_r50_infer", "fcn_r50_train"]
+        "fcn_r50_infer", "fcn_r50_train", "fcn_r50_os8_infer", "fcn_r50_os8_train"]
 
 
 # === Shared inputs (NumPy only: both sides build the same arrays) ===
@@ -374,14 +378,18 @@ def kseg_unet(train, repeats):
     return _kseg_semantic(keras, model, x, y, train, repeats, loss)
 
 
-def kseg_fcn(train, repeats):
+def kseg_fcn(train, repeats, peer_layout=False):
     import numpy as np
 
     keras = _keras()
     from kseg.models.fcn import FCN
 
-    model = FCN("fcn8s", backbone="resnet50", num_classes=21, input_shape=(512, 512, 3),
-                output_activation="logits")
+    layout = {"variant": "fcn8s"}
+    if peer_layout:  # torchvision's fcn_resnet50: dilated to stride 8, 3x3 head of 512
+        layout = {"variant": "fcn32s", "output_stride": 8, "fc_filters": 512,
+                  "fc_kernel_size": 3, "dropout": 0.1}
+    model = FCN(backbone="resnet50", num_classes=21, input_shape=(512, 512, 3),
+                output_activation="logits", **layout)
     x = np.random.default_rng(0).random((1, 512, 512, 3), dtype=np.float32)
     y = np.random.default_rng(1).integers(0, 21, (1, 512, 512, 1))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -423,6 +431,10 @@ def run_worker(row, side, repeats):
         "unet_r34_train": (lambda: peer_unet(True, repeats), lambda: kseg_unet(True, repeats)),
         "fcn_r50_infer": (lambda: peer_fcn(False, repeats), lambda: kseg_fcn(False, repeats)),
         "fcn_r50_train": (lambda: peer_fcn(True, repeats), lambda: kseg_fcn(True, repeats)),
+        "fcn_r50_os8_infer": (lambda: peer_fcn(False, repeats),
+                              lambda: kseg_fcn(False, repeats, peer_layout=True)),
+        "fcn_r50_os8_train": (lambda: peer_fcn(True, repeats),
+                              lambda: kseg_fcn(True, repeats, peer_layout=True)),
     }
     result = table[row][0 if side == "peer" else 1]()
     result["peak_mb"] = peak_mb()

@@ -297,6 +297,11 @@ class FCNConfig(SemanticConfig):
     FCN_DROPOUT = 0.5
     # Append (y, x) position channels to pool5 before fc6 (`CoordChannels`): a position prior.
     FCN_COORD_CHANNELS = False
+    # 32; 16 or 8 dilate a ResNet encoder's last stages instead of striding (torchvision's
+    # fcn_resnet50 is 8): the same weights, finer scores, more work.
+    FCN_OUTPUT_STRIDE = 32
+    # fc6's kernel size (Long's 7; torchvision's FCN head is 3).
+    FCN_FC_KERNEL_SIZE = 7
 
     def validate(self):
         super().validate()
@@ -304,6 +309,10 @@ class FCNConfig(SemanticConfig):
                     "one of fcn32s, fcn16s, fcn8s")
         self._check(self.BACKBONE in ("vgg16", "resnet18", "resnet34", "resnet50", "resnet101"),
                     "BACKBONE", "vgg16, resnet18, resnet34, resnet50 or resnet101")
+        self._check(self.FCN_OUTPUT_STRIDE in (8, 16, 32), "FCN_OUTPUT_STRIDE", "8, 16 or 32")
+        self._check(self.FCN_OUTPUT_STRIDE == 32 or str(self.BACKBONE).startswith("resnet"),
+                    "FCN_OUTPUT_STRIDE", "32 for the vgg16 backbone (only ResNets dilate)")
+        self._check(_positive_int(self.FCN_FC_KERNEL_SIZE), "FCN_FC_KERNEL_SIZE", "an int >= 1")
 
 
 class UNetConfig(SemanticConfig):

@@ -14,6 +14,8 @@ R-CNN (bench/RESULTS.md has the measurements):
 - A 3x3 convolution with many output channels on a large map (the RPN's 512-channel
   convolution, the FPN's 3x3 output convolutions): computed in groups of 128 output
   channels on TensorFlow without a GPU (`kseg.ops.conv`; bit-identical).
+- A 3x3 convolution over 1024 or more input channels (FCN's 3x3 fc6 on a ResNet's C5):
+  one matmul and nine shifted adds on TensorFlow without a GPU (`kseg.ops.conv`).
 The layer keeps `keras.layers.Conv2D`'s variables, names and class name (Keras 3
 `.weights.h5` files key layers by class name), so checkpoints and `mask_rcnn_coco.h5`
 load unchanged.
@@ -25,7 +27,7 @@ May import: keras, kseg.ops.
 import keras
 from keras import ops
 
-from kseg.ops.conv import conv2d_in_groups, output_groups
+from kseg.ops.conv import by_matmul, conv2d_in_groups, conv3x3_by_matmul, output_groups
 
 # A strided 1x1 conv over fewer input channels than this is computed as subsample + conv.
 ONEDNN_SAFE_1X1_CHANNELS = 16
@@ -67,6 +69,9 @@ class Conv2D(keras.layers.Conv2D):
             sy, sx = self.strides
             y = ops.conv(inputs[:, ::sy, ::sx, :], self.kernel, strides=1, padding="valid")
             return self._finish(y)
+        if self._plain() and self.padding == "same" and by_matmul(self.kernel.shape,
+                                                                  self.strides):
+            return self._finish(conv3x3_by_matmul(inputs, self.kernel))
         groups = self._output_groups(inputs.shape)
         if groups == 1:
             return super().call(inputs)

@@ -20,6 +20,7 @@ Shape shorthand:
 import keras
 
 from kseg.models.backbones import FCN_TAPS, build_encoder
+from kseg.models.conv import Conv2D
 from kseg.models.semantic_layers import (
     BilinearUpsampling,
     CoordChannels,
@@ -50,39 +51,52 @@ def score(x, channels, name, zero_init=False):
     return keras.layers.Conv2D(channels, 1, kernel_initializer=init, name=name)(x)
 
 
-def fc_head(pool5, fc_filters, dropout):
-    """fc6 (7x7) and fc7 (1x1) as convolutions with ReLU and dropout; no-op if 0 filters."""
+def fc_head(pool5, fc_filters, dropout, kernel_size=7):
+    """fc6 (7x7, or `kernel_size`) and fc7 (1x1) as convolutions with ReLU and dropout;
+    no-op if 0 filters."""
     if not fc_filters:
         return pool5
-    x = keras.layers.Conv2D(fc_filters, 7, padding="same", activation="relu", name="fc6")(pool5)
+    # kseg's Conv2D (Keras' variables and class name): a wide 3x3 fc6 runs in groups of
+    # output channels on TF's CPU kernels (kseg.ops.conv), 395 -> ~220 ms for torchvision's
+    # 2048 -> 512 head on a 64x64 map
+    x = Conv2D(fc_filters, kernel_size, padding="same", activation="relu", name="fc6")(pool5)
     x = keras.layers.Dropout(dropout, name="drop6")(x)
     x = keras.layers.Conv2D(fc_filters, 1, activation="relu", name="fc7")(x)
     return keras.layers.Dropout(dropout, name="drop7")(x)
 
 
-def fcn_decoder(variant, pools, fc_features, channels):
-    """Scores of the variant at stride 1: pools = (pool3, pool4, pool5) tensors.
+def tap_strides(output_stride=32):
+    """Strides of pool3, pool4, pool5: (8, 16, 32), or with a dilated encoder
+    (output_stride 16: (8, 16, 16); 8: (8, 8, 8))."""
+    return 8, min(16, output_stride), min(32, output_stride)
+
+
+def fcn_decoder(variant, pools, fc_features, channels, strides=(8, 16, 32)):
+    """Scores of the variant at stride 1: pools = (pool3, pool4, pool5) tensors at
+    `strides` (`tap_strides`); a skip at its neighbour's stride is added without upsampling.
 
     Returns [B, H_pad, W_pad, channels] logits.
     """
+    s3, s4, s5 = strides
     score_fr = score(fc_features, channels, "score_fr")
     if variant == "fcn32s":
-        return upsample(score_fr, channels, 32, "upscore")
-    upscore2 = upsample(score_fr, channels, 2, "upscore2")
+        return upsample(score_fr, channels, s5, "upscore")
+    upscore2 = upsample(score_fr, channels, s5 // s4, "upscore2") if s5 > s4 else score_fr
     score_pool4 = score(pools[1], channels, "score_pool4", zero_init=True)
     fuse_pool4 = keras.layers.Add(name="fuse_pool4")([upscore2, score_pool4])
     if variant == "fcn16s":
-        return upsample(fuse_pool4, channels, 16, "upscore16")
-    upscore_pool4 = upsample(fuse_pool4, channels, 2, "upscore_pool4")
+        return upsample(fuse_pool4, channels, s4, "upscore16")
+    upscore_pool4 = (upsample(fuse_pool4, channels, s4 // s3, "upscore_pool4")
+                     if s4 > s3 else fuse_pool4)
     score_pool3 = score(pools[0], channels, "score_pool3", zero_init=True)
     fuse_pool3 = keras.layers.Add(name="fuse_pool3")([upscore_pool4, score_pool3])
-    return upsample(fuse_pool3, channels, 8, "upscore8")
+    return upsample(fuse_pool3, channels, s3, "upscore8")
 
 
 def FCN(variant="fcn8s", backbone="vgg16", num_classes=21, input_shape=(None, None, 3),
         output_activation="softmax", encoder_weights=None, encoder_freeze=False,
         encoder_width=1.0, fc_filters=None, dropout=0.5, normalization=None,
-        coord_channels=False, name=None):
+        coord_channels=False, output_stride=32, fc_kernel_size=7, name=None):
     """Build an FCN as a functional `keras.Model`: images [B, H, W, 3] -> [B, H, W, K].
 
     Args:
@@ -99,22 +113,30 @@ def FCN(variant="fcn8s", backbone="vgg16", num_classes=21, input_shape=(None, No
         dropout: dropout rate after fc6 and fc7.
         normalization: "caffe", "standard" or "scale"; None: "caffe" with encoder
             weights (what Keras' ImageNet weights expect), else "standard".
+        output_stride: 32, or 16 / 8 for a ResNet encoder whose last stages are dilated
+            instead of strided (DeepLab; torchvision's `fcn_resnet50` is output stride 8):
+            the same weights, finer scores, about 4x (16) or 7x (8) the encoder's work.
+        fc_kernel_size: fc6's kernel (Long's 7; torchvision's FCN head is a 3x3 conv).
     """
     if variant not in VARIANTS:
         raise ValueError(f"FCN variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     if backbone not in FCN_TAPS:
         raise ValueError(f"FCN backbone must be one of {', '.join(FCN_TAPS)}, got {backbone!r}")
+    if output_stride != 32 and not backbone.startswith("resnet"):
+        raise ValueError(f"output_stride={output_stride!r} needs a ResNet backbone (dilated "
+                         f"stages); {backbone} has output stride 32 only")
     channels = output_channels(num_classes, output_activation)
     mode = normalization or ("caffe" if encoder_weights is not None else "standard")
     inputs = keras.Input(shape=input_shape, name="image")
     x = InputNormalization.for_mode(mode, name="normalize")(inputs)
     x = PadToMultiple(32, name="pad32")(x)
     encoder = build_encoder(backbone, inputs, x, width=encoder_width, weights=encoder_weights,
-                            freeze=encoder_freeze)
+                            freeze=encoder_freeze, output_stride=output_stride)
     pools = [encoder.get_layer(layer).output for layer in FCN_TAPS[backbone]]
     fc_filters = DEFAULT_FC_FILTERS.get(backbone, 0) if fc_filters is None else fc_filters
     top = CoordChannels(name="coords")(pools[2]) if coord_channels else pools[2]
-    logits = fcn_decoder(variant, pools, fc_head(top, fc_filters, dropout), channels)
+    logits = fcn_decoder(variant, pools, fc_head(top, fc_filters, dropout, fc_kernel_size),
+                         channels, tap_strides(output_stride))
     logits = CropToMatch(name="crop")([logits, inputs])
     outputs = output_activation_layer(output_activation)(logits)
     return keras.Model(inputs, outputs, name=name or f"{variant}_{backbone}")
@@ -123,7 +145,7 @@ def FCN(variant="fcn8s", backbone="vgg16", num_classes=21, input_shape=(None, No
 def build_fcn(config, input_shape=None):
     """An FCN from an `FCNConfig` (FCN_VARIANT, BACKBONE, NUM_CLASSES, OUTPUT_ACTIVATION,
     ENCODER_WEIGHTS, ENCODER_FREEZE, ENCODER_WIDTH, FCN_FC_FILTERS, FCN_DROPOUT,
-    FCN_COORD_CHANNELS), built under the config's DISTRIBUTION strategy and MIXED_PRECISION
+    FCN_COORD_CHANNELS, FCN_OUTPUT_STRIDE, FCN_FC_KERNEL_SIZE), built under the config's DISTRIBUTION strategy and MIXED_PRECISION
     policy."""
     from kseg import distribute
 
@@ -134,5 +156,7 @@ def build_fcn(config, input_shape=None):
             output_activation=config.OUTPUT_ACTIVATION, encoder_weights=config.ENCODER_WEIGHTS,
             encoder_freeze=config.ENCODER_FREEZE, encoder_width=config.ENCODER_WIDTH,
             fc_filters=config.FCN_FC_FILTERS, dropout=config.FCN_DROPOUT,
-            coord_channels=bool(getattr(config, "FCN_COORD_CHANNELS", False)), name=config.NAME)
+            coord_channels=bool(getattr(config, "FCN_COORD_CHANNELS", False)),
+            output_stride=int(getattr(config, "FCN_OUTPUT_STRIDE", 32)),
+            fc_kernel_size=int(getattr(config, "FCN_FC_KERNEL_SIZE", 7)), name=config.NAME)
     return distribute.prepare_model(model, config)

@@ -114,9 +114,44 @@ def test_build_fcn_reads_the_config():
     assert "upscore16" in [layer.name for layer in model.layers]
 
 
+@pytest.mark.parametrize("variant", ["fcn32s", "fcn8s"])
+def test_dilated_resnet_fcn_scores_at_stride_8(variant):
+    """output_stride 8 (torchvision's fcn_resnet50 layout, with its 3x3 head): pool3,
+    pool4 and pool5 all at stride 8, skips added without upsampling, one x8 upsampling."""
+    model = FCN(variant, backbone="resnet50", num_classes=3, encoder_width=0.0625,
+                output_stride=8, fc_filters=8, fc_kernel_size=3, input_shape=(64, 64, 3))
+    assert tuple(model.get_layer("res5c_out").output.shape[1:3]) == (8, 8)
+    assert model.get_layer("fc6").kernel.shape[:2] == (3, 3)
+    names = [layer.name for layer in model.layers]
+    assert "upscore2" not in names and "upscore_pool4" not in names
+    last = "upscore8" if variant == "fcn8s" else "upscore"
+    assert model.get_layer(last).strides == (8, 8)
+    if variant == "fcn8s":
+        assert sorted(_inbound(model, "fuse_pool4")) == ["score_fr", "score_pool4"]
+    probs = model.predict(_images(64, 64), verbose=0)
+    assert probs.shape == (1, 64, 64, 3)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+
+
+def test_build_fcn_reads_output_stride_and_head_kernel():
+    config = FCNConfig(NUM_CLASSES=2, BACKBONE="resnet50", FCN_OUTPUT_STRIDE=16,
+                       FCN_FC_KERNEL_SIZE=3, ENCODER_WIDTH=0.0625, FCN_FC_FILTERS=8)
+    model = build_fcn(config, input_shape=(64, 64, 3))
+    assert tuple(model.get_layer("res5c_out").output.shape[1:3]) == (4, 4)  # stride 16
+    assert "upscore2" not in [layer.name for layer in model.layers]  # pool5 at pool4's stride
+    assert model.get_layer("upscore_pool4").strides == (2, 2)
+    assert model.get_layer("fc6").kernel.shape[:2] == (3, 3)
+    with pytest.raises(ValueError, match="FCN_OUTPUT_STRIDE"):
+        FCNConfig(NUM_CLASSES=2, BACKBONE="vgg16", FCN_OUTPUT_STRIDE=8)
+    with pytest.raises(ValueError, match="FCN_OUTPUT_STRIDE"):
+        FCNConfig(NUM_CLASSES=2, BACKBONE="resnet50", FCN_OUTPUT_STRIDE=4)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="variant"):
         FCN("fcn4s", num_classes=2)
+    with pytest.raises(ValueError, match="ResNet"):
+        FCN(num_classes=2, output_stride=8, **TINY)  # vgg16
     with pytest.raises(ValueError, match="sigmoid"):
         FCN(num_classes=3, output_activation="sigmoid", **TINY)
 

@@ -5,7 +5,7 @@ import keras
 import pytest
 
 from kseg.models.backbones import BACKBONES, ENCODERS, register_backbone
-from kseg.models.backbones.resnet import resnet, resnet_graph, stage_outputs
+from kseg.models.backbones.resnet import resnet, resnet_graph, stage_dilations, stage_outputs
 from kseg.models.unet import UNet
 
 
@@ -18,6 +18,47 @@ def test_stage_outputs_have_their_strides_and_widths(depth, widths):
         (64 // s, 64 // s, w) for s, w in zip((2, 4, 8, 16, 32), widths)]
     assert [t.name for t in model.outputs] == [model.get_layer(n).output.name
                                                 for n in stage_outputs(depth)]
+
+
+def test_stage_dilations_follow_torchvision():
+    counts = (3, 4, 6, 3)
+    assert stage_dilations(counts, 32) == [(1, [1] * 3), (2, [1] * 4), (2, [1] * 6), (2, [1] * 3)]
+    # replace_stride_with_dilation=[False, True, True]: a dilated stage's first block keeps
+    # the previous dilation
+    assert stage_dilations(counts, 8) == [(1, [1] * 3), (2, [1] * 4), (1, [1] + [2] * 5),
+                                          (1, [2, 4, 4])]
+    assert stage_dilations(counts, 16)[3] == (1, [1, 2, 2])
+    with pytest.raises(ValueError, match="output_stride"):
+        stage_dilations(counts, 4)
+
+
+@pytest.mark.parametrize("depth", [34, 50])
+@pytest.mark.parametrize("output_stride", [16, 8])
+def test_dilated_resnet_keeps_weights_and_resolution(depth, output_stride):
+    """Dilated stages: C4 / C5 at the output stride, the same variables (names, shapes)
+    as the strided network, the dilation on the 3x3 convolutions only, and different
+    numbers (not a no-op)."""
+    import numpy as np
+
+    image = keras.Input((64, 64, 3))
+    strided = keras.Model(image, resnet(image, depth, width=0.0625))
+    image2 = keras.Input((64, 64, 3))
+    dilated = keras.Model(image2, resnet(image2, depth, width=0.0625,
+                                         output_stride=output_stride))
+    strides = (2, 4, 8, min(16, output_stride), output_stride)
+    assert [tuple(c.shape[1:3]) for c in dilated.outputs] == [(64 // s, 64 // s) for s in strides]
+    assert [(w.path, w.shape) for w in dilated.weights] == [
+        (w.path, w.shape) for w in strided.weights]
+    dilations = {layer.name: layer.dilation_rate for layer in dilated.layers
+                 if isinstance(layer, keras.layers.Conv2D)}
+    # res5c_branch2b: the bottleneck's 3x3, the basic block's second 3x3
+    assert dilations["res5c_branch2b"] == ((4, 4) if output_stride == 8 else (2, 2))
+    assert dilations["res4b_branch2b"] == ((2, 2) if output_stride == 8 else (1, 1))
+    assert dilations["res5a_branch1"] == (1, 1) and dilations["res3a_branch1"] == (1, 1)
+    dilated.set_weights(strided.get_weights())
+    x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype("float32")
+    c3_strided, c3_dilated = strided.predict(x, verbose=0)[2], dilated.predict(x, verbose=0)[2]
+    np.testing.assert_allclose(c3_dilated, c3_strided, rtol=1e-5, atol=1e-5)  # stages 2-3 alike
 
 
 def test_matterport_graph_keeps_its_names_and_c1():

@@ -19,7 +19,7 @@ __all__ = ["IMAGENET_URL", "build_encoder", "encoder_features", "imagenet_weight
            "load_encoder_weights"]
 
 
-def build_encoder(name, inputs, x, width=1.0, weights=None, freeze=False):
+def build_encoder(name, inputs, x, width=1.0, weights=None, freeze=False, output_stride=32):
     """Apply encoder `name` to `x` and return it as a `keras.Model(inputs, deepest)`.
 
     Args:
@@ -29,11 +29,13 @@ def build_encoder(name, inputs, x, width=1.0, weights=None, freeze=False):
         width: filter multiplier (ImageNet weights need 1.0).
         weights: None, "imagenet" or a path (see the module docstring).
         freeze: make the encoder layers non-trainable.
+        output_stride: 32, or 16 / 8 for a ResNet with dilated last stages.
     Returns:
         The encoder model; its layers are the model's, so `encoder_features` reads taps.
     """
     entry = get_encoder(name)
-    encoder = keras.Model(inputs, entry.encoder(x, width=width), name=f"{name}_encoder")
+    kwargs = {} if output_stride == 32 else {"output_stride": output_stride}
+    encoder = keras.Model(inputs, entry.encoder(x, width=width, **kwargs), name=f"{name}_encoder")
     if weights is not None:
         if width != 1.0:
             raise ValueError(f"encoder_weights={weights!r} needs the full-width {name} "

@@ -85,13 +85,15 @@ class BlockNames:
         return f"bn{self.unit}_branch{role}"
 
 
-def _conv_bn(x, filters, kernel_size, names, role, norm, strides=1, use_bias=True, relu=False):
+def _conv_bn(x, filters, kernel_size, names, role, norm, strides=1, use_bias=True, relu=False,
+             dilation=1):
     """Conv (padding "same" for k > 1) + norm (+ ReLU named `<conv>_relu`)."""
     name = names.conv(role)
     # kseg's Conv2D: Keras' variables, on the kernel that suits the shape (e.g. it avoids
     # oneDNN's batch-1 crash on strided 1x1 convs over few channels; kseg.models.conv)
     x = Conv2D(filters, kernel_size, strides=strides, use_bias=use_bias,
-               padding="same" if kernel_size > 1 else "valid", name=name)(x)
+               dilation_rate=dilation, padding="same" if kernel_size > 1 else "valid",
+               name=name)(x)
     x = norm(names.bn(role))(x)
     return layers.Activation("relu", name=name + "_relu")(x) if relu else x
 
@@ -107,22 +109,24 @@ def _merge(x, y, filters, names, strides, norm, project, use_bias):
 
 
 def bottleneck_block(x, filters, names, strides=1, norm=keras_norm, kernel_size=3,
-                     project=None):
-    """1x1 (stride), kxk, 1x1 convs: [B, H, W, C] -> [B, H/strides, W/strides, F3].
+                     project=None, dilation=1):
+    """1x1 (stride), kxk (dilation), 1x1 convs: [B, H, W, C] -> [B, H/strides, W/strides, F3].
 
     `filters`: F (-> F, F, 4F) or (F1, F2, F3); `names`: a `BlockNames`.
     """
     f1, f2, f3 = (filters, filters, 4 * filters) if isinstance(filters, int) else filters
     y = _conv_bn(x, f1, 1, names, "2a", norm, strides, relu=True)
-    y = _conv_bn(y, f2, kernel_size, names, "2b", norm, relu=True)
+    y = _conv_bn(y, f2, kernel_size, names, "2b", norm, relu=True, dilation=dilation)
     y = _conv_bn(y, f3, 1, names, "2c", norm)
     return _merge(x, y, f3, names, strides, norm, project, use_bias=True)
 
 
-def basic_block(x, filters, names, strides=1, norm=keras_norm, project=None):
-    """Two 3x3 convs (stride on the first), no bias: [B, H, W, C] -> [B, H/s, W/s, filters]."""
-    y = _conv_bn(x, filters, 3, names, "2a", norm, strides, use_bias=False, relu=True)
-    y = _conv_bn(y, filters, 3, names, "2b", norm, use_bias=False)
+def basic_block(x, filters, names, strides=1, norm=keras_norm, project=None, dilation=1):
+    """Two 3x3 convs (stride on the first; both dilated by `dilation`), no bias:
+    [B, H, W, C] -> [B, H/s, W/s, filters]."""
+    y = _conv_bn(x, filters, 3, names, "2a", norm, strides, use_bias=False, relu=True,
+                 dilation=dilation)
+    y = _conv_bn(y, filters, 3, names, "2b", norm, use_bias=False, dilation=dilation)
     return _merge(x, y, filters, names, strides, norm, project, use_bias=False)
 
 
@@ -143,27 +147,59 @@ def stem(x, filters=64, norm=keras_norm, pool="padded"):
     return c1, layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(c1)
 
 
-def resnet_stages(x, depth=50, width=1.0, norm=keras_norm, stage5=True):
-    """Stages 2..5 on the pooled stem output: [C2, C3, C4, C5] (C5 None if not stage5)."""
+OUTPUT_STRIDES = (8, 16, 32)
+
+
+def stage_dilations(counts, output_stride=32):
+    """[(first block's stride, [dilation of each block])] of stages 2..5 for an output
+    stride of 32 (none dilated), 16 (stage 5 dilated) or 8 (stages 4 and 5), as
+    torchvision's `replace_stride_with_dilation` and DeepLab: a dilated stage keeps its
+    input's resolution, its first block uses the previous dilation, the others twice it."""
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}")
+    plan, stride, dilation = [], 4, 1
+    for stage, count in enumerate(counts, start=2):
+        if stage == 2:
+            plan.append((1, [1] * count))
+        elif stride * 2 <= output_stride:
+            stride *= 2
+            plan.append((2, [dilation] * count))
+        else:
+            plan.append((1, [dilation] + [dilation * 2] * (count - 1)))
+            dilation *= 2
+    return plan
+
+
+def resnet_stages(x, depth=50, width=1.0, norm=keras_norm, stage5=True, output_stride=32):
+    """Stages 2..5 on the pooled stem output: [C2, C3, C4, C5] (C5 None if not stage5).
+
+    output_stride 16 or 8 dilates stage 5 (and 4) instead of striding (`stage_dilations`):
+    the same weights, C4 / C5 at stride 16 or 8.
+    """
     if depth not in DEPTHS:
         raise ValueError(f"ResNet depth must be one of {sorted(DEPTHS)}, got {depth!r}")
     kind, counts = DEPTHS[depth]
     block = basic_block if kind == "basic" else bottleneck_block
     outputs = []
+    plan = stage_dilations(counts, output_stride)
     for stage, (base, count) in enumerate(zip(STAGE_FILTERS, counts), start=2):
         if stage == 5 and not stage5:
             outputs.append(None)
             break
+        first_stride, dilations = plan[stage - 2]
         for index in range(count):
-            strides = 2 if index == 0 and stage > 2 else 1
+            # (a dilated stage's first block still projects: its channels change)
             x = block(x, scaled(base, width), BlockNames(f"{stage}{block_letter(index)}"),
-                      strides=strides, norm=norm)
+                      strides=first_stride if index == 0 else 1, norm=norm,
+                      dilation=dilations[index])
         outputs.append(x)
     return outputs
 
 
-def resnet(x, depth=50, width=1.0, norm=keras_norm, pool="padded", stage5=True):
-    """ResNet-`depth` on x [B, H, W, 3]: [C1, C2, C3, C4, C5] at strides 2, 4, 8, 16, 32.
+def resnet(x, depth=50, width=1.0, norm=keras_norm, pool="padded", stage5=True,
+           output_stride=32):
+    """ResNet-`depth` on x [B, H, W, 3]: [C1, C2, C3, C4, C5] at strides 2, 4, 8, 16, 32
+    (C4, C5 at min(16, output_stride), output_stride when dilated).
 
     Args:
         depth: 18, 34, 50 or 101.
@@ -171,9 +207,10 @@ def resnet(x, depth=50, width=1.0, norm=keras_norm, pool="padded", stage5=True):
         norm: `name -> normalization layer` (`keras_norm` or `matterport_norm(train_bn)`).
         pool: the stem's max pool, "padded" (FCN / U-Net) or "same" (Mask R-CNN).
         stage5: build stage 5 (else C5 is None).
+        output_stride: 32, or 16 / 8 with dilated stages (`stage_dilations`).
     """
     c1, x = stem(x, scaled(64, width), norm, pool)
-    return [c1, *resnet_stages(x, depth, width, norm, stage5)]
+    return [c1, *resnet_stages(x, depth, width, norm, stage5, output_stride)]
 
 
 def resnet_graph(input_image, architecture, stage5=True, train_bn=True, filters=64):
@@ -234,8 +271,8 @@ def resnet_tiny_graph(image, train_bn=True, filters=32, blocks=(1, 1, 1, 1)):
 
 def encoder(depth):
     """The FCN / U-Net encoder `f(x, width=1.0) -> C5` of ResNet-`depth` (keras style)."""
-    def build(x, width=1.0):
-        return resnet(x, depth, width)[-1]
+    def build(x, width=1.0, output_stride=32):
+        return resnet(x, depth, width, output_stride=output_stride)[-1]
 
     build.__name__ = build.__qualname__ = f"resnet{depth}"
     build.__doc__ = f"ResNet-{depth} encoder: x [B, H, W, 3] -> C5 [B, H/32, W/32, F5]."
