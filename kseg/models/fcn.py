@@ -11,6 +11,11 @@ Learned upsampling is Conv2DTranspose initialised to bilinear interpolation
 aligned without Caffe's pad-100-and-crop; inputs are padded at the bottom/right to a
 multiple of 32 inside the model and the scores cropped back to the input size.
 
+With a ResNet encoder, `output_stride=8` (or 16) dilates its last stages instead of
+striding them (DeepLab; torchvision's `fcn_resnet50` layout with `variant="fcn32s",
+fc_filters=512, fc_kernel_size=3`): pool4 / pool5 then sit at pool3's stride and are
+added without upsampling. The same weights; finer scores for ~7x the encoder's work.
+
 Shape shorthand:
     images [B, H, W, 3] float RGB 0..255 (any H, W; multiples of 32 need no padding).
     pool3 / pool4 / pool5: stride 8 / 16 / 32 encoder features.
