@@ -218,6 +218,14 @@ def conv3x3_by_matmul(x, kernel):
     return out
 
 
+def sum_of_squares(x):
+    """``sum(x ** 2)`` of a float tensor in one pass: ``2 * tf.nn.l2_loss(x)`` (the
+    ``L2Loss`` kernel; its gradient is one multiply, ``x * dy``)."""
+    import tensorflow as tf
+
+    return 2.0 * tf.nn.l2_loss(x)
+
+
 def leading_rows(x, count):
     """``x[:, :max(count)]`` (at least one row): a dynamic row count.
 

@@ -13,20 +13,18 @@ Other backends, XLA (which fuses the square into the sum anyway) and
 so they agree to float32 rounding (tests/ops/test_norms.py).
 
 Shape shorthand: x any shape, float -> [] (x's dtype).
-May import: keras, kseg.ops._tf_fast (TensorFlow lazily).
+May import: keras, kseg.ops._tf_fast.
 """
 
 from keras import ops
 
-from kseg.ops._tf_fast import should_use
+from kseg.ops import _tf_fast
 
 
 def sum_of_squares(x, use_fast_ops=None):
     """`sum(x ** 2)` over all elements of the float tensor `x`, as a scalar of its dtype."""
-    if should_use(use_fast_ops, xla_supported=False):
-        import tensorflow as tf
-
-        return 2.0 * tf.nn.l2_loss(x)
+    if _tf_fast.should_use(use_fast_ops, xla_supported=False):
+        return _tf_fast.sum_of_squares(x)
     return ops.sum(ops.square(x))
 
 
