@@ -131,11 +131,6 @@ def roi_align(feature_maps, boxes, levels, pool_size):
     import tensorflow as tf
 
     boxes = tf.cast(boxes, tf.float32)
-    # A RoI with no level (a NaN box) is cropped from beyond the image: zeros
-    # (crop_and_resize's extrapolation value), and the crops stay a permutation.
-    valid = (levels >= 2) & (levels < 2 + len(feature_maps))
-    levels = tf.where(valid, levels, 2)
-    boxes = tf.where(valid[..., None], boxes, 2.0)
     rois = tf.shape(boxes, out_type=tf.int64)[:2]
     image = tf.broadcast_to(tf.range(rois[0])[:, None], rois)
     crops, where = [], []

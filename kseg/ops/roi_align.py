@@ -241,6 +241,11 @@ def roi_align(feature_maps, boxes, pool_size, image_shape, use_fast_ops=None):
     """
     pool_size = _pair(pool_size)
     boxes = ops.stop_gradient(ops.cast(boxes, "float32"))
+    # A box with a NaN or infinite coordinate (e.g. from diverged weights) has no level
+    # and no pixels: it is sampled from beyond the image (level 2), so its crop is zeros
+    # on both paths, as crop_and_resize's extrapolation value.
+    finite = ops.all(ops.isfinite(boxes), axis=-1, keepdims=True)
+    boxes = ops.where(finite, boxes, 2.0)
     level = roi_level(boxes, image_shape)  # [batch, num_rois] in 2..5
     if _tf_fast.should_use(use_fast_ops, xla_supported=False):
         return _tf_fast.roi_align(feature_maps, boxes, level, pool_size)
